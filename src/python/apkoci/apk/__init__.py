@@ -1,0 +1,1 @@
+"""The APK layer: everything apk-tools knows about packages, indexes and how to choose them."""

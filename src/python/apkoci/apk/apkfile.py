@@ -1,0 +1,617 @@
+"""Reading ``.apk`` package files (APK v2) without extracting them to disk.
+
+An APK v2 file is gzip members written one after the other, each a tar stream:
+
+1. optionally a *signature* member: ``.SIGN.<ALGORITHM>.<key name>`` entries (see signature.py);
+2. the *control* member: ``.PKGINFO`` and the install scripts (``.pre-install``, ...);
+3. the *data* member: the files to install, each regular file carrying a PAX record
+   ``APK-TOOLS.checksum.SHA1`` with the hex SHA-1 of its content.
+
+The signature and control tars are "cut" (their end-of-archive blocks are stripped) so that
+``tar -xzf`` reads the concatenation as one archive. What makes the format checkable are the raw,
+*compressed* bytes of each member, which is why this module splits the file itself instead of
+letting gzip run the members together:
+
+- the package's identity, the ``C:Q1...`` field of an APKINDEX, is base64(SHA-1) of the compressed
+  control member (:func:`control_checksum`);
+- ``datahash`` in ``.PKGINFO`` is the hex SHA-256 of the compressed data member (:func:`data_hash`);
+- the signature covers the compressed control member (see signature.py for the old layout).
+
+Use :func:`read_apk` to open a package: it reads only the signature and control members (a few KiB);
+:meth:`ApkFile.data_entries` streams the data member entry by entry, and checks ``datahash`` as it
+goes. Nothing holds the data member in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import itertools
+import os
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import (
+    IO,
+    BinaryIO,
+    Callable,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
+
+from apkoci.apk.dependency import Dependency, DependencyError, parse_dependencies
+from apkoci.apk.index import Package
+from apkoci.apk.signature import (
+    Keyring,
+    Signature,
+    is_signature_member,
+    signature_from_member,
+    verify_signatures,
+)
+from apkoci.errors import ApkociError
+
+# The PAX record apk-tools (and melange) store each regular file's hex SHA-1 in.
+PAX_CHECKSUM_SHA1 = "APK-TOOLS.checksum.SHA1"
+
+# The control member's names for install scripts (apk-tools' apk_script_types), without the dot.
+SCRIPT_NAMES = (
+    "pre-install",
+    "post-install",
+    "pre-deinstall",
+    "post-deinstall",
+    "pre-upgrade",
+    "post-upgrade",
+    "trigger",
+)
+
+_CHUNK = 64 * 1024
+# Signature and control members are read into memory; real ones are a few KiB. The bound keeps a
+# corrupt or hostile file from exhausting memory before we notice it is not a package.
+MAX_CONTROL_BYTES = 64 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_ADB_MAGIC = b"ADB"  # APK v3 (apk-tools 3 "adb" format)
+
+
+class ApkFormatError(ApkociError):
+    """The file is not a well-formed APK v2 package (or index archive)."""
+
+
+class ApkIntegrityError(ApkociError):
+    """The file is well formed but its content does not match its recorded checksums."""
+
+
+# --- Checksums: shared by the reader here and the APK writer -------------------------------------
+
+
+def control_checksum(control_member: bytes, kind: str = "Q1") -> str:
+    """The package identity apk-tools puts in an index's ``C:`` field: ``Q1`` + base64(SHA-1)
+    of the compressed control member, e.g. ``Q11/HhSewwwOXgl0r0ffb0O0BRtYc=``.
+
+    ``kind="Q2"`` gives the SHA-256 variant (``Q2`` + base64(SHA-256)) of apk-tools 3 indexes.
+    """
+    digest_names = {"Q1": "sha1", "Q2": "sha256"}
+    if kind not in digest_names:
+        raise ValueError(f"unknown checksum kind {kind!r}: use Q1 or Q2")
+    digest = hashlib.new(digest_names[kind], control_member).digest()
+    return kind + base64.b64encode(digest).decode("ascii")
+
+
+def data_hash(data_member_chunks: Iterable[bytes]) -> str:
+    """The ``datahash`` of ``.PKGINFO``: hex SHA-256 of the compressed data member."""
+    hasher = hashlib.sha256()
+    for chunk in data_member_chunks:
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+# --- Splitting a file into its gzip members ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GzipMember:
+    """One gzip member of an APK file or index archive, read into memory (small members only)."""
+
+    offset: int  # where it starts in the file
+    raw: bytes  # its compressed bytes, exactly as in the file
+    content: bytes  # the decompressed tar (possibly cut: without end-of-archive blocks)
+
+
+class _GzipMemberStream(io.RawIOBase):
+    """The decompressed bytes of exactly one gzip member, read on demand from ``raw``.
+
+    ``pending`` is input already read from ``raw`` (the bytes past the previous member). Every
+    compressed byte the member consists of is passed to ``on_raw``, so callers can hash it as it
+    streams by. Once the member has ended, ``leftover`` holds the input read past its end.
+    """
+
+    def __init__(
+        self, raw: BinaryIO, pending: bytes, on_raw: Callable[[bytes], None], source: str
+    ) -> None:
+        super().__init__()
+        self._raw = raw
+        self._input = pending
+        self._on_raw = on_raw
+        self._source = source
+        # wbits=31: a gzip header and trailer (the CRC and size are checked at the member's end).
+        self._decompressor = zlib.decompressobj(wbits=31)
+        self._output = b""
+        self._output_pos = 0
+        self.finished = False
+        self.leftover = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "memoryview") -> int:  # type: ignore[override]
+        while self._output_pos >= len(self._output) and not self.finished:
+            self._output = self._decompress_some()
+            self._output_pos = 0
+        count = min(len(buffer), len(self._output) - self._output_pos)
+        buffer[:count] = self._output[self._output_pos : self._output_pos + count]
+        self._output_pos += count
+        return count
+
+    def _decompress_some(self) -> bytes:
+        data = self._input or self._raw.read(_CHUNK)
+        if not data:
+            raise ApkFormatError(
+                f"{self._source}: the file ends in the middle of a gzip member (truncated "
+                "download?); fetch it again"
+            )
+        try:
+            output = self._decompressor.decompress(data, _CHUNK)
+        except zlib.error as error:
+            raise ApkFormatError(
+                f"{self._source}: corrupt gzip data ({error}); fetch the file again"
+            ) from None
+        if self._decompressor.eof:
+            rest = self._decompressor.unused_data
+            self.finished = True
+            self.leftover = rest
+            self._input = b""
+        else:
+            # Output is capped per call; input zlib has not looked at yet waits in unconsumed_tail.
+            rest = self._decompressor.unconsumed_tail
+            self._input = rest
+        self._on_raw(data[: len(data) - len(rest)])
+        return output
+
+    def drain(self) -> None:
+        """Read (and discard) the rest of the member, so all its raw bytes pass ``on_raw``."""
+        while self.read(_CHUNK):
+            pass
+
+
+def _read_member(
+    raw: BinaryIO, pending: bytes, offset: int, source: str
+) -> Tuple[GzipMember, bytes]:
+    """Read one whole (small) gzip member; returns it and the input read past its end."""
+    pieces: List[bytes] = []
+    stream = _GzipMemberStream(raw, pending, pieces.append, source)
+    content = bytearray()
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        content += chunk
+        if len(content) > MAX_CONTROL_BYTES:
+            raise ApkFormatError(
+                f"{source}: the gzip member at byte {offset} unpacks to more than "
+                f"{MAX_CONTROL_BYTES} bytes, far more than any signature or control member; "
+                "this is not an APK package or index"
+            )
+    return GzipMember(offset=offset, raw=b"".join(pieces), content=bytes(content)), stream.leftover
+
+
+def _check_magic(first_bytes: bytes, source: str) -> None:
+    if first_bytes.startswith(_GZIP_MAGIC):
+        return
+    if first_bytes.startswith(_ADB_MAGIC):
+        raise ApkFormatError(
+            f"{source} is an APK v3 (adb) file; apkoci reads APK v2 packages and indexes only"
+        )
+    raise ApkFormatError(
+        f"{source} is not an APK file (it does not start with a gzip member: {first_bytes[:8]!r}); "
+        "check the path, or whether a download saved an error page instead"
+    )
+
+
+def _tar_files(member: GzipMember, source: str) -> List[Tuple[str, bytes]]:
+    """(name, content) of the regular files in a small member's tar; other entries are skipped."""
+    files: List[Tuple[str, bytes]] = []
+    try:
+        # Plain "r:" on the decompressed bytes: tarfile copes with cut archives (no end blocks).
+        with tarfile.open(fileobj=io.BytesIO(member.content), mode="r:") as archive:
+            for info in archive:
+                handle = archive.extractfile(info) if info.isreg() else None
+                files.append((info.name, handle.read() if handle else b""))
+    except tarfile.TarError as error:
+        raise ApkFormatError(
+            f"{source}: the gzip member at byte {member.offset} is not a tar archive ({error})"
+        ) from None
+    return files
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    """The start of an APK file or index: its signatures and the first member they sign."""
+
+    signatures: Tuple[Signature, ...]
+    signed_member: GzipMember  # the control member of a package, the index member of an index
+    signed_files: Tuple[Tuple[str, bytes], ...]  # the regular files of that member's tar
+
+
+def read_signed_head(raw: BinaryIO, source: str) -> Tuple[SignedHead, bytes]:
+    """Read the signature member(s) and the member after them from a file opened at its start.
+
+    Returns the head and the input already read past it (to pass on with the rest of ``raw``).
+    Signature members are the leading members whose every tar entry is ``.SIGN.*``.
+    """
+    first = raw.read(_CHUNK)
+    _check_magic(first, source)
+    signatures: List[Signature] = []
+    pending, offset = first, 0
+    while True:
+        member, pending = _read_member(raw, pending, offset, source)
+        files = _tar_files(member, source)
+        offset += len(member.raw)
+        signature_files = [(name, value) for name, value in files if is_signature_member(name)]
+        if not files or len(signature_files) != len(files):
+            break
+        signatures.extend(signature_from_member(name, value) for name, value in signature_files)
+        if not pending:
+            pending = raw.read(_CHUNK)
+        if not pending:
+            raise ApkFormatError(f"{source} holds only signatures: the signed content is missing")
+    if signature_files:
+        raise ApkFormatError(
+            f"{source}: the gzip member at byte {member.offset} mixes signature entries "
+            f"({', '.join(name for name, _ in signature_files)}) with other files; signatures "
+            "must have a gzip member of their own"
+        )
+    head = SignedHead(tuple(signatures), member, tuple(files))
+    return head, pending
+
+
+# --- .PKGINFO ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PkgInfo:
+    """The ``key = value`` lines of a ``.PKGINFO``, in file order.
+
+    Keys may repeat (``depend``, ``provides``, ``replaces``, ``install_if``, ``triggers``); for
+    single-valued keys the last line wins, as in apk-tools. Comment lines (``#``) are dropped, and
+    so are lines without `` = ``, which apk-tools ignores too.
+    """
+
+    fields: Tuple[Tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "PkgInfo":
+        fields = []
+        for line in text.split("\n"):
+            if not line or line.startswith("#"):
+                continue
+            key, separator, value = line.partition(" = ")
+            if separator:
+                fields.append((key, value))
+        return cls(tuple(fields))
+
+    def get(self, key: str, default: str = "") -> str:
+        """The value of a single-valued key (the last one), or ``default``."""
+        for field_key, value in reversed(self.fields):
+            if field_key == key:
+                return value
+        return default
+
+    def get_all(self, key: str) -> Tuple[str, ...]:
+        """Every value of a repeatable key, in file order."""
+        return tuple(value for field_key, value in self.fields if field_key == key)
+
+    @property
+    def datahash(self) -> str:
+        """The hex SHA-256 of the compressed data member, or "" for old packages without it."""
+        return self.get("datahash")
+
+    @property
+    def triggers(self) -> Tuple[str, ...]:
+        """The paths (globs) whose changes run this package's trigger script."""
+        return tuple(path for line in self.get_all("triggers") for path in line.split())
+
+    def format(self) -> str:
+        """The ``.PKGINFO`` text (the writer's side of :meth:`parse`)."""
+        return "".join(f"{key} = {value}\n" for key, value in self.fields)
+
+    @classmethod
+    def from_package(
+        cls, package: Package, datahash: str, extra: Iterable[Tuple[str, str]] = ()
+    ) -> "PkgInfo":
+        """The ``.PKGINFO`` that describes ``package`` (for the APK writer).
+
+        ``package.size`` is not written (it is the size of the finished .apk, known only later);
+        ``package.installed_size`` becomes ``size``. ``extra`` adds fields such as
+        ``("packager", ...)`` or ``("triggers", ...)`` before ``datahash``.
+        """
+        fields: List[Tuple[str, str]] = [
+            ("pkgname", package.name),
+            ("pkgver", package.version),
+            ("pkgdesc", package.description),
+            ("url", package.url),
+            ("builddate", str(package.build_time)),
+            ("size", str(package.installed_size)),
+            ("arch", package.arch),
+            ("origin", package.origin),
+            ("commit", package.commit),
+            ("maintainer", package.maintainer),
+            ("license", package.license),
+        ]
+        fields = [(key, value) for key, value in fields if value]
+        for key, dependencies in _DEPENDENCY_KEYS:
+            fields.extend((key, str(dep)) for dep in getattr(package, dependencies))
+        if package.provider_priority is not None:
+            fields.append(("provider_priority", str(package.provider_priority)))
+        if package.replaces_priority:
+            fields.append(("replaces_priority", str(package.replaces_priority)))
+        fields.extend(extra)
+        if datahash:
+            fields.append(("datahash", datahash))
+        return cls(tuple(fields))
+
+
+# .PKGINFO key -> Package field, for the dependency lists (written in this order).
+_DEPENDENCY_KEYS = (
+    ("depend", "depends"),
+    ("provides", "provides"),
+    ("install_if", "install_if"),
+    ("replaces", "replaces"),
+)
+
+
+def package_from_pkginfo(pkginfo: PkgInfo, checksum: str, size: int, source: str) -> Package:
+    """The Package a ``.PKGINFO`` describes; ``checksum`` and ``size`` come from the file itself.
+
+    Key meanings follow apk-tools' ``read_info_line``: note that ``.PKGINFO``'s ``size`` is the
+    *installed* size, while ``Package.size`` is the size of the .apk file.
+    """
+    name, version = pkginfo.get("pkgname"), pkginfo.get("pkgver")
+    if not name or not version:
+        raise ApkFormatError(
+            f"{source}: .PKGINFO has no {'pkgname' if not name else 'pkgver'}; it is not a valid "
+            "package (rebuild it with melange or abuild)"
+        )
+
+    def integer(key: str) -> Optional[int]:
+        value = pkginfo.get(key)
+        if not value:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise ApkFormatError(
+                f"{source}: .PKGINFO {key} = {value!r} is not a whole number"
+            ) from None
+
+    def dependencies(key: str) -> Tuple[Dependency, ...]:
+        parsed: List[Dependency] = []
+        for value in pkginfo.get_all(key):
+            try:
+                parsed.extend(parse_dependencies(value))
+            except DependencyError as error:
+                raise ApkFormatError(f"{source}: .PKGINFO {key} = {value!r}: {error}") from None
+        return tuple(parsed)
+
+    return Package(
+        name=name,
+        version=version,
+        arch=pkginfo.get("arch"),
+        size=size,
+        installed_size=integer("size") or 0,
+        description=pkginfo.get("pkgdesc"),
+        url=pkginfo.get("url"),
+        license=pkginfo.get("license"),
+        origin=pkginfo.get("origin"),
+        maintainer=pkginfo.get("maintainer"),
+        build_time=integer("builddate") or 0,
+        commit=pkginfo.get("commit"),
+        checksum=checksum,
+        provider_priority=integer("provider_priority"),
+        replaces_priority=integer("replaces_priority") or 0,
+        depends=dependencies("depend"),
+        provides=dependencies("provides"),
+        install_if=dependencies("install_if"),
+        replaces=dependencies("replaces"),
+    )
+
+
+# --- The package file ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataEntry:
+    """One entry of the data tar: its tar header, and the checksum apk-tools recorded for it."""
+
+    info: tarfile.TarInfo
+    # Hex SHA-1 of the content from the PAX record APK-TOOLS.checksum.SHA1; None where absent
+    # (directories, and files of packages built without it).
+    sha1: Optional[str]
+
+    @property
+    def name(self) -> str:
+        """The path as stored in the archive (relative, e.g. ``usr/bin/hello``; not sanitized)."""
+        return self.info.name
+
+
+@dataclass(frozen=True)
+class ApkFile:
+    """An opened APK v2 package: its signatures, control files and package metadata.
+
+    The data member is not read until :meth:`data_entries`, :meth:`verify_data_hash` or (for old
+    packages without ``datahash``) :meth:`verify_signature` stream it from ``path``.
+    """
+
+    path: Path
+    signatures: Tuple[Signature, ...]
+    control_member: GzipMember
+    control_files: Tuple[Tuple[str, bytes], ...]  # (".PKGINFO", ...), (".post-install", ...)
+    pkginfo: PkgInfo
+    package: Package  # .checksum is the Q1 control checksum, .size the file's size in bytes
+    data_offset: int  # where the data member starts
+
+    @property
+    def source(self) -> str:
+        """How errors name the file."""
+        return str(self.path)
+
+    @property
+    def checksum(self) -> str:
+        """The ``Q1...`` identity (an index's ``C:`` field)."""
+        return self.package.checksum
+
+    def control_file(self, name: str) -> Optional[bytes]:
+        """The content of a control file such as ``.PKGINFO`` or ``.post-install``, or None."""
+        return _file_named(self.control_files, name)
+
+    @property
+    def scripts(self) -> Dict[str, bytes]:
+        """The install scripts, by apk-tools' name (``post-install``, ``trigger``, ...)."""
+        return {name[1:]: data for name, data in self.control_files if name[1:] in SCRIPT_NAMES}
+
+    def verify_checksum(self, expected: str) -> None:
+        """Check the package is the one an index lists (its ``C:`` field), as apk-tools does
+        before installing from a repository. Raises ApkIntegrityError on mismatch."""
+        kind = "Q2" if expected.startswith("Q2") else "Q1"
+        actual = control_checksum(self.control_member.raw, kind)
+        if actual != expected:
+            raise ApkIntegrityError(
+                f"{self.source}: control checksum is {actual}, but the index lists {expected} "
+                f"for {self.package.name}-{self.package.version}: the file is not the package "
+                "the index describes (stale cache or a changed repository); fetch it again"
+            )
+
+    def verify_signature(self, keyring: Keyring, allow_untrusted: bool = False) -> Optional[str]:
+        """Check the package's signature; returns the key name that verified (see signature.py).
+
+        With a ``datahash`` the signature covers the control member (and :meth:`verify_data_hash`
+        the data); without one it covers control and data members together.
+        """
+        signed: Iterable[bytes] = [self.control_member.raw]
+        if not self.pkginfo.datahash:
+            signed = itertools.chain([self.control_member.raw], self._raw_data_chunks())
+        return verify_signatures(
+            self.signatures, signed, keyring, self.source, allow_untrusted=allow_untrusted
+        )
+
+    def verify_data_hash(self) -> None:
+        """Check ``datahash`` against the data member (streamed, never held in memory).
+
+        Raises ApkIntegrityError on mismatch; a package without ``datahash`` has nothing to check.
+        """
+        if self.pkginfo.datahash:
+            self._check_data_hash(data_hash(self._raw_data_chunks()))
+
+    def data_entries(self) -> Generator[Tuple[DataEntry, Optional[IO[bytes]]], None, None]:
+        """Stream the data tar: ``(entry, content)`` per entry, in archive order.
+
+        ``content`` is a readable file for regular files (None otherwise) and is only valid until
+        the next entry is requested. Once the last entry is passed, ``datahash`` is checked
+        (ApkIntegrityError on mismatch) and so is the end of the file (nothing may follow).
+        """
+        hasher = hashlib.sha256()
+        with open(self.path, "rb") as raw:
+            raw.seek(self.data_offset)
+            stream = _GzipMemberStream(raw, b"", hasher.update, self.source)
+            buffered = io.BufferedReader(stream, buffer_size=_CHUNK)
+            try:
+                with tarfile.open(fileobj=buffered, mode="r|") as archive:
+                    for info in archive:
+                        sha1 = info.pax_headers.get(PAX_CHECKSUM_SHA1) or None
+                        content = archive.extractfile(info) if info.isreg() else None
+                        yield DataEntry(info=info, sha1=sha1), content
+            except tarfile.TarError as error:
+                raise ApkFormatError(
+                    f"{self.source}: the data member is not a valid tar archive ({error})"
+                ) from None
+            # The tar ends before the gzip member does (padding); hash the member to its end.
+            stream.drain()
+            if stream.leftover or raw.read(1):
+                raise ApkFormatError(
+                    f"{self.source}: unexpected bytes after the data member (a package is "
+                    "signature, control and data members only); fetch or rebuild it"
+                )
+        if self.pkginfo.datahash:
+            self._check_data_hash(hasher.hexdigest())
+
+    def _raw_data_chunks(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as raw:
+            raw.seek(self.data_offset)
+            for chunk in iter(lambda: raw.read(_CHUNK), b""):
+                yield chunk
+
+    def _check_data_hash(self, actual: str) -> None:
+        if actual != self.pkginfo.datahash:
+            raise ApkIntegrityError(
+                f"{self.source}: the data member's SHA-256 is {actual}, but .PKGINFO's datahash "
+                f"says {self.pkginfo.datahash}: the package's files were changed or corrupted "
+                "after it was built; fetch it again"
+            )
+
+
+def _file_named(files: Iterable[Tuple[str, bytes]], name: str) -> Optional[bytes]:
+    return next((data for file_name, data in files if file_name == name), None)
+
+
+def read_apk(path: Union[str, "os.PathLike[str]"]) -> ApkFile:
+    """Open an APK v2 package: read its signature and control members and parse ``.PKGINFO``.
+
+    Only the first few KiB are read; the data member is streamed later on demand. Raises
+    ApkFormatError for anything that is not a well-formed package.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = open(path, "rb")
+    except OSError as error:
+        raise ApkFormatError(f"cannot open package {source}: {error.strerror}") from None
+    with raw:
+        file_size = os.fstat(raw.fileno()).st_size
+        head, pending = read_signed_head(raw, source)
+        control_files = head.signed_files
+        pkginfo_bytes = _file_named(control_files, ".PKGINFO")
+        if pkginfo_bytes is None:
+            names = ", ".join(name for name, _ in control_files) or "nothing"
+            raise ApkFormatError(
+                f"{source}: the control member has no .PKGINFO (it holds {names}); this is not an "
+                "APK v2 package"
+            )
+        data_offset = head.signed_member.offset + len(head.signed_member.raw)
+        if not pending and not raw.read(1):
+            raise ApkFormatError(f"{source}: the data member is missing (the file is truncated)")
+    pkginfo = PkgInfo.parse(_decode(pkginfo_bytes, source, ".PKGINFO"))
+    package = package_from_pkginfo(
+        pkginfo, control_checksum(head.signed_member.raw), file_size, source
+    )
+    return ApkFile(
+        path=path,
+        signatures=head.signatures,
+        control_member=head.signed_member,
+        control_files=control_files,
+        pkginfo=pkginfo,
+        package=package,
+        data_offset=data_offset,
+    )
+
+
+def _decode(data: bytes, source: str, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApkFormatError(f"{source}: {what} is not UTF-8 text ({error})") from None
