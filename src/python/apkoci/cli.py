@@ -1,15 +1,21 @@
 """The `apkoci` command line, shaped after apko's own commands so apko users feel at home.
 
-Each sub-command is a small function that turns parsed arguments into engine calls; every engine error
-(`ApkociError`) is printed as it is and exits with status 1, never as a traceback.
+Each sub-command is a small function that turns parsed arguments into engine calls; every engine
+error (`ApkociError`) is printed as it is and exits with status 1, never as a traceback. The
+commands:
+
+- like apko: `build`, `show-config`, `show-packages`, `lock`, `fetch` (`apkoci.build.commands`,
+  `apkoci.lock.cli`);
+- the step commands the Pants backend runs: `split-config`, `layer`, `dir-layer`, `image`
+  (`apkoci.build.steps`);
+- APK tools: `resolve` (here), `package` and `index` (`apkoci.build.apk_commands`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from apkoci.apk.repository import Repository, RepositoryIndex, load_index
 from apkoci.apk.signature import Keyring
@@ -28,6 +34,8 @@ def _load_indexes(
 
 
 def _resolution_as_json(resolution: Resolution) -> str:
+    import json  # only --json needs it: a command line pays for every import at each start
+
     return json.dumps(
         [
             {
@@ -98,22 +106,47 @@ def _add_resolve_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_resolve_command)
 
 
-_PARSER_BUILDERS: Sequence[Callable[[argparse._SubParsersAction], None]] = (_add_resolve_parser,)
+ParserBuilder = Callable[[argparse._SubParsersAction], None]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _parser_builders() -> Sequence[ParserBuilder]:
+    # Imported here, not at the top: the image, lock and writer machinery costs several times what
+    # a whole `apkoci resolve` takes to import, and a command line pays for its imports each run.
+    from apkoci.build.apk_commands import APK_PARSERS
+    from apkoci.build.commands import BUILD_PARSERS
+    from apkoci.build.steps import STEP_PARSERS
+    from apkoci.lock.cli import add_fetch_parser, add_lock_parser
+
+    return (
+        *BUILD_PARSERS,
+        add_lock_parser,
+        add_fetch_parser,
+        *STEP_PARSERS,
+        _add_resolve_parser,
+        *APK_PARSERS,
+    )
+
+
+# Commands all of whose code is in this module: a run of one of them builds a parser of it alone
+# (and so imports none of the others' modules). Its help and errors read the same.
+_SELF_CONTAINED_COMMANDS: Dict[str, ParserBuilder] = {"resolve": _add_resolve_parser}
+
+
+def build_parser(builders: Optional[Sequence[ParserBuilder]] = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="apkoci",
         description="Build minimal, reproducible OCI images from APK packages, like apko.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add_parser in _PARSER_BUILDERS:
+    for add_parser in _parser_builders() if builders is None else builders:
         add_parser(commands)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    own = _SELF_CONTAINED_COMMANDS.get(arguments[0]) if arguments else None
+    args = build_parser(None if own is None else [own]).parse_args(arguments)
     try:
         return int(args.run(args))
     except ApkociError as error:

@@ -1,22 +1,23 @@
-"""Dependency strings, as written in ``/etc/apk/world``, apko.yaml and an index's ``D:``/``p:``/``i:`` lines.
+"""Dependency strings: in ``/etc/apk/world``, apko.yaml's packages and index ``D: p: i: r:`` lines.
 
 apk-tools 2.14 (``apk_blob_pull_dep`` in ``src/package.c``) reads one dependency as::
 
     [!]name[@tag][op version]
 
 - ``!`` makes it a conflict: the package must *not* be installed (in the given version range).
-- ``name`` is a package name or a virtual one: ``so:libc.musl-x86_64.so.1``, ``cmd:sh``, ``pc:zlib``.
+- ``name`` is a package name or a virtual one: ``so:libc.musl-x86_64.so.1``, ``cmd:sh``,
+  ``pc:zlib``.
 - ``@tag`` pins it to the repositories carrying that tag (``@edge https://...`` in apko.yaml).
-- ``op`` is made of the characters ``< > = ~`` in any order; the meaningful sets are
-  ``= < > <= >= ~ <~ >~`` (``=~`` is ``~``) and ``><``, which is no version range: its "version" is
-  a package checksum (``name><Q1...``, "exactly this package"), written by apk for local ``.apk`` files.
-- ``version`` must be a valid apk version (:func:`apkoci.apk.version.is_valid_version`), except after
-  ``><``.
+- ``op`` is made of the characters ``< > = ~`` in any order; the meaningful sets are ``= < > <= >= ~
+  <~ >~`` (``=~`` is ``~``) and ``><``, which is no version range: its "version" is a package
+  checksum (``name><Q1...``, "exactly this package"), written by apk for local ``.apk`` files.
+- ``version`` must be a valid apk version (:func:`apkoci.apk.version.is_valid_version`), except
+  after ``><``.
 
-apk-tools splits the name from the operator at the first operator character, so the tag goes *before*
-the operator (``foo@edge=1.2``). apko's go-apk reads the tag *after* the version (``foo=1.2@edge``);
-we accept that spelling too, since apko.yaml files use it, but always write apk's, because the world
-file we write is read by apk-tools inside the image.
+apk-tools splits the name from the operator at the first operator character, so the tag goes
+*before* the operator (``foo@edge=1.2``). apko's go-apk reads the tag *after* the version
+(``foo=1.2@edge``); we accept that spelling too, since apko.yaml files use it, but always write
+apk's, because the world file we write is read by apk-tools inside the image.
 
 Dependencies in a list are separated by spaces (or newlines).
 """
@@ -40,9 +41,19 @@ from apkoci.errors import ApkociError
 
 # Dependencies spelled the canonical way with a plainly valid version: nearly every one in a real
 # index. What this matches needs no further checks (it is a quick yes, as in is_valid_version).
+_NAME_PATTERN = r"[^\s<=>~@!]+"
+_OPERATOR_PATTERN = r"<=|>=|<~|>~|[=<>~]"
 _CANONICAL_DEPENDENCY = re.compile(
-    r"(!?)([^\s<=>~@!]+)(?:@([^\s<=>~@!]+))?(?:(<=|>=|<~|>~|[=<>~])(" + PLAIN_VERSION_PATTERN + "))?"
+    rf"(!?)({_NAME_PATTERN})(?:@({_NAME_PATTERN}))?"
+    rf"(?:({_OPERATOR_PATTERN})({PLAIN_VERSION_PATTERN}))?"
 )
+_CANONICAL_UNGROUPED = (
+    rf"!?{_NAME_PATTERN}(?:@{_NAME_PATTERN})?(?:(?:{_OPERATOR_PATTERN}){PLAIN_VERSION_PATTERN})?"
+)
+CANONICAL_DEPENDENCY_LIST_PATTERN = rf"{_CANONICAL_UNGROUPED}(?: {_CANONICAL_UNGROUPED})*"
+"""A regular expression (without groups) for a list of canonically spelled dependencies, one space
+apart: what it matches, :func:`parse_dependencies` reads without error (a quick yes, for checking
+whole indexes at once)."""
 # Splits any other [!]name[@tag][op version] into its parts. It matches any text without whitespace,
 # and _problem judges the parts.
 _DEPENDENCY_PARTS = re.compile(r"(!?)([^<=>~@\s]*)(?:@([^<=>~\s]*))?(?:([<=>~]+)(\S*))?")
@@ -53,15 +64,15 @@ _Frozen = TypeVar("_Frozen")
 
 
 def unchecked_instance(cls: Type[_Frozen], fields: Dict[str, object]) -> _Frozen:
-    """An instance of the frozen dataclass ``cls`` holding ``fields`` (every one), without ``__init__``.
+    """An instance of the frozen dataclass ``cls`` holding ``fields`` (all), without ``__init__``.
 
-    A frozen dataclass's ``__init__`` pays one ``object.__setattr__`` per field, several microseconds
-    an instance on a slow machine, and reading one index makes some 15,000 dependencies and packages.
+    A frozen dataclass's ``__init__`` pays one ``object.__setattr__`` per field: microseconds an
+    instance on a slow machine, and reading one index makes some 15,000 dependencies and packages.
     Only for values the caller has checked itself; equality, hashing and ``repr`` work as usual.
     """
-    instance = object.__new__(cls)  # type: ignore[call-overload]
+    instance = object.__new__(cls)
     instance.__dict__.update(fields)
-    return instance  # type: ignore[no-any-return]
+    return instance
 
 
 class DependencyError(ApkociError):
@@ -74,6 +85,10 @@ class DependencyError(ApkociError):
         )
         self.text = text
         self.reason = reason
+
+    def __reduce__(self) -> Tuple[type, Tuple[str, str]]:
+        # Rebuild from both parts, not from the message (an error may cross process boundaries).
+        return (DependencyError, (self.text, self.reason))
 
 
 @dataclass(frozen=True)
@@ -113,8 +128,8 @@ class Dependency:
 
         ``conflict`` is *not* applied: for ``!foo<2`` this says whether the version is one of those
         the conflict forbids. ``version`` None stands for a provides entry without a version, which
-        only an any-version dependency matches (as in apk). A checksum dependency matches the package
-        whose checksum (``C:`` field, as written) is ``checksum``.
+        only an any-version dependency matches (as in apk). A checksum dependency matches the
+        package whose checksum (``C:`` field, as written) is ``checksum``.
         """
         if self.op is None:
             return True
@@ -129,7 +144,7 @@ class Dependency:
 def _checked_operator(
     text: str, name: str, op: Optional[str], version: Optional[str], tag: Optional[str]
 ) -> Optional[str]:
-    """The canonical spelling of ``op`` once all the parts are checked; DependencyError naming ``text``."""
+    """The canonical spelling of ``op``, once all the parts are checked (else DependencyError)."""
     if op is not None:
         try:
             op = canonical_operator(op)
@@ -141,7 +156,9 @@ def _checked_operator(
     return op
 
 
-def _problem(name: str, op: Optional[str], version: Optional[str], tag: Optional[str]) -> Optional[str]:
+def _problem(
+    name: str, op: Optional[str], version: Optional[str], tag: Optional[str]
+) -> Optional[str]:
     """What is wrong with these parts of a dependency, or None."""
     if not name:
         return "the package name is missing"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 import tarfile
 
 import pytest
@@ -37,12 +38,16 @@ from apkoci.testing import shared_testdata
         ("cmd:sh=1.35.0-r17", Dependency("cmd:sh", "=", "1.35.0-r17")),
         ("pc:zlib=1.2.12", Dependency("pc:zlib", "=", "1.2.12")),
         ("gtk+2.0>=2.24.31", Dependency("gtk+2.0", ">=", "2.24.31")),
-        ("foo><Q1EyN5AdpAOBJWKMR89pp/C66o+OE=", Dependency("foo", "><", "Q1EyN5AdpAOBJWKMR89pp/C66o+OE=")),
+        (
+            "foo><Q1EyN5AdpAOBJWKMR89pp/C66o+OE=",
+            Dependency("foo", "><", "Q1EyN5AdpAOBJWKMR89pp/C66o+OE="),
+        ),
     ],
 )
 def test_parse_and_round_trip(text: str, expected: Dependency) -> None:
     parsed = parse_dependency(text)
     assert parsed == expected
+    assert hash(parsed) == hash(expected)  # parsed values skip __init__; they must behave the same
     assert str(parsed) == text
     assert parse_dependency(str(parsed)) == parsed
 
@@ -98,10 +103,25 @@ def test_malformed_dependencies_name_the_text(text: str, reason: str) -> None:
     assert isinstance(caught.value, ApkociError)
 
 
+def test_errors_survive_pickling() -> None:
+    with pytest.raises(DependencyError) as caught:
+        parse_dependency("foo=")
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (str(copy), copy.text, copy.reason) == (str(caught.value), "foo=", caught.value.reason)
+
+
 def test_parse_dependencies() -> None:
     deps = parse_dependencies("nagios-plugins so:libc.musl-x86_64.so.1\nso:libcrypto.so.1.1 !foo<2")
-    assert [d.name for d in deps] == ["nagios-plugins", "so:libc.musl-x86_64.so.1", "so:libcrypto.so.1.1", "foo"]
-    assert format_dependencies(deps) == "nagios-plugins so:libc.musl-x86_64.so.1 so:libcrypto.so.1.1 !foo<2"
+    assert [d.name for d in deps] == [
+        "nagios-plugins",
+        "so:libc.musl-x86_64.so.1",
+        "so:libcrypto.so.1.1",
+        "foo",
+    ]
+    assert (
+        format_dependencies(deps)
+        == "nagios-plugins so:libc.musl-x86_64.so.1 so:libcrypto.so.1.1 !foo<2"
+    )
     assert parse_dependencies("") == ()
 
 
@@ -140,7 +160,12 @@ def test_every_dependency_of_a_real_index_parses_and_round_trips(index: str) -> 
         member = archive.extractfile("APKINDEX")
         assert member is not None
         text = member.read().decode()
-    words = [word for line in text.splitlines() if line[:2] in ("D:", "p:", "i:") for word in line[2:].split()]
+    words = [
+        word
+        for line in text.splitlines()
+        if line[:2] in ("D:", "p:", "i:")
+        for word in line[2:].split()
+    ]
     assert len(words) > 20000
     spelled_differently = [word for word in words if str(parse_dependency(word)) != word]
     assert spelled_differently == []

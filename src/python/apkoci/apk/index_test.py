@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import tarfile
-from typing import Dict
+from typing import Dict, Iterable
 
 import pytest
 
@@ -21,7 +21,7 @@ def _real_index_text(name: str) -> str:
         return member.read().decode("utf-8")
 
 
-def _by_name(packages) -> Dict[str, Package]:
+def _by_name(packages: Iterable[Package]) -> Dict[str, Package]:
     return {package.name: package for package in packages}
 
 
@@ -53,11 +53,19 @@ def test_real_index_fields_x86_64() -> None:
         commit="2bf6ec48e526113f87216683cd341a78af5f0b3f",
         checksum="Q1iZ+C2JJdBlm2KKtAOkSkM7zZegY=",
         depends=(Dependency("so:libc.musl-x86_64.so.1"),),
-        provides=(Dependency("/bin/sh"), Dependency("cmd:busybox", "=", "1.35.0-r17"), Dependency("cmd:sh", "=", "1.35.0-r17")),
+        provides=(
+            Dependency("/bin/sh"),
+            Dependency("cmd:busybox", "=", "1.35.0-r17"),
+            Dependency("cmd:sh", "=", "1.35.0-r17"),
+        ),
     )
     assert busybox.filename == "busybox-1.35.0-r17.apk"
     musl = packages["musl"]
-    assert (musl.version, musl.maintainer, musl.depends) == ("1.2.3-r2", "Timo Teräs <timo.teras@iki.fi>", ())
+    assert (musl.version, musl.maintainer, musl.depends) == (
+        "1.2.3-r2",
+        "Timo Teräs <timo.teras@iki.fi>",
+        (),
+    )
     assert musl.provides == (Dependency("so:libc.musl-x86_64.so.1", "=", "1"),)
     assert musl.provider_priority is None
     git_zsh = packages["git-zsh-completion"]
@@ -94,20 +102,28 @@ _STANZA = "C:Q1abc=\nP:foo\nV:1.0-r0\nS:10\nI:20\n"
 
 def test_minimal_stanza_defaults() -> None:
     (package,) = parse_index_text(_STANZA)
-    assert package == Package(name="foo", version="1.0-r0", size=10, installed_size=20, checksum="Q1abc=")
+    assert package == Package(
+        name="foo", version="1.0-r0", size=10, installed_size=20, checksum="Q1abc="
+    )
     assert format_index_text([package]) == _STANZA + "T:\nU:\nL:\n\n"
 
 
 def test_repeated_fields() -> None:
     (package,) = parse_index_text(_STANZA + "V:2.0\nD:a b\nD:c\np:x=1\np:y=2\n")
     assert package.version == "2.0"  # the last value wins...
-    assert package.depends == parse_dependencies("a b c")  # ...but dependency lists add up, as in apk
+    assert package.depends == parse_dependencies(
+        "a b c"
+    )  # ...but dependency lists add up, as in apk
     assert package.provides == parse_dependencies("x=1 y=2")
 
 
 def test_stanzas_end_at_any_line_shorter_than_two_characters() -> None:
     text = "P:a\nV:1\n\nP:b\nV:2\nx\nP:c\nV:3"  # and the last one needs no blank line after it
-    assert [(p.name, p.version) for p in parse_index_text(text)] == [("a", "1"), ("b", "2"), ("c", "3")]
+    assert [(p.name, p.version) for p in parse_index_text(text)] == [
+        ("a", "1"),
+        ("b", "2"),
+        ("c", "3"),
+    ]
     assert parse_index_text("\n\n\n") == []
 
 
@@ -131,7 +147,9 @@ def test_unknown_upper_case_fields_make_the_package_not_installable(line: str) -
 
 
 def test_installed_database_fields_are_accepted_and_ignored() -> None:
-    (package,) = parse_index_text(_STANZA + "F:usr/bin\nM:0:0:755\nR:file\nZ:Q1xyz=\na:0:0:644\ns:x\nf:y\n")
+    (package,) = parse_index_text(
+        _STANZA + "F:usr/bin\nM:0:0:755\nR:file\nZ:Q1xyz=\na:0:0:644\ns:x\nf:y\n"
+    )
     assert package.installable
     assert package == parse_index_text(_STANZA)[0]
 
@@ -153,7 +171,10 @@ def test_replaces_and_priorities() -> None:
         ("P:a\nV:1\n\nP:b\n", "package at line 4: the version field (V:) is missing"),
         ("P:a\nV:1\nS:12k\n", "line 3 (package 'a'): size (S:) must be a whole number, got '12k'"),
         ("P:a\nV:1\nt:-5\n", "build time (t:) must be a whole number"),
-        ("P:a\nV:1\nD:ok\nD:bad=1.0bc\n", "line 4 (package 'a'): dependencies (D:) invalid dependency 'bad=1.0bc'"),
+        (
+            "P:a\nV:1\nD:ok\nD:bad=1.0bc\n",
+            "line 4 (package 'a'): dependencies (D:) invalid dependency 'bad=1.0bc'",
+        ),
         ("P:a\nV:1\np:so:x=\n", "provides (p:) invalid dependency 'so:x='"),
     ],
 )
@@ -165,7 +186,9 @@ def test_malformed_indexes_name_the_line_and_package(text: str, message: str) ->
 
 
 def test_errors_name_the_source() -> None:
-    with pytest.raises(IndexFormatError, match=r"^https://example.org/x86_64/APKINDEX.tar.gz, line 1:"):
+    with pytest.raises(
+        IndexFormatError, match=r"^https://example.org/x86_64/APKINDEX.tar.gz, line 1:"
+    ):
         parse_index_text("garbage\n", source="https://example.org/x86_64/APKINDEX.tar.gz")
 
 

@@ -15,15 +15,13 @@ from __future__ import annotations
 import base64
 import io
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, List, Optional, Tuple, Union
 
 from apkoci.apk.apkfile import ApkFormatError, read_signed_head
-from apkoci.apk.index import Package, parse_index_text
+from apkoci.apk.index import Package, PackageCatalog, parse_index_text
 from apkoci.apk.signature import Keyring, verify_signatures
 from apkoci.errors import ApkociError
 
@@ -111,7 +109,13 @@ class Repository:
 
 @dataclass(frozen=True)
 class RepositoryIndex:
-    """The verified, parsed ``APKINDEX.tar.gz`` of one repository for one architecture."""
+    """The verified, parsed ``APKINDEX.tar.gz`` of one repository for one architecture.
+
+    An index from :func:`load_index` reads its packages lazily: ``packages`` is a plain list,
+    made (every stanza read) the first time it is asked for, while the resolver finds the few
+    packages it needs through :attr:`catalog` without reading the others. Either way the index
+    is checked in full when it is loaded, and it compares, prints and copies like any other.
+    """
 
     repository: Repository
     arch: str
@@ -119,11 +123,52 @@ class RepositoryIndex:
     packages: List[Package]
     verified_by: Optional[str] = None  # the key name that verified it; None if allow_untrusted
 
+    @classmethod
+    def _from_catalog(
+        cls,
+        repository: Repository,
+        arch: str,
+        description: str,
+        catalog: PackageCatalog,
+        verified_by: Optional[str],
+    ) -> "RepositoryIndex":
+        """An index whose ``packages`` list is made from ``catalog`` on first use."""
+        index = cls.__new__(cls)
+        for name, value in (
+            ("repository", repository),
+            ("arch", arch),
+            ("description", description),
+            ("verified_by", verified_by),
+            ("_catalog", catalog),
+        ):
+            object.__setattr__(index, name, value)
+        return index
+
+    def __getattr__(self, name: str) -> object:
+        # Only called for attributes not set: `packages` of an index made by _from_catalog.
+        catalog = self.__dict__.get("_catalog")
+        if name != "packages" or catalog is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        packages = catalog.packages()
+        object.__setattr__(self, "packages", packages)
+        return packages
+
+    @property
+    def catalog(self) -> PackageCatalog:
+        """The packages found by name, read only when asked for (what the resolver uses)."""
+        catalog = self.__dict__.get("_catalog")
+        if catalog is None:
+            # An index made from a list of packages: the list is the index (indexes are values,
+            # never changed once made), so its catalog is made once.
+            catalog = PackageCatalog.from_packages(self.packages)
+            object.__setattr__(self, "_catalog", catalog)
+        return catalog
+
 
 @dataclass(frozen=True)
 class _IndexArchive:
     description: str
-    packages: List[Package]
+    text: str  # the APKINDEX file
     verified_by: Optional[str]
 
 
@@ -140,7 +185,7 @@ def read_index_archive(
     not an index archive; errors name ``source``.
     """
     archive = _read_index_archive(data_or_path, keyring, source, allow_untrusted)
-    return archive.description, archive.packages
+    return archive.description, parse_index_text(archive.text, source=source)
 
 
 def _read_index_archive(
@@ -181,8 +226,7 @@ def _read_index_stream(
     # repository unusable, and names and versions are ASCII anyway.
     text = files["APKINDEX"].decode("utf-8", errors="replace")
     description = files.get("DESCRIPTION", b"").decode("utf-8", errors="replace").strip()
-    packages = parse_index_text(text, source=source)
-    return _IndexArchive(description=description, packages=packages, verified_by=verified_by)
+    return _IndexArchive(description=description, text=text, verified_by=verified_by)
 
 
 def load_index(
@@ -208,15 +252,17 @@ def load_index(
                 f"Check the path and that the repository has packages for {arch} (build the "
                 "index with `melange index` or `apk index`)"
             )
-        archive = _read_index_archive(path, keyring, str(path), allow_untrusted)
+        source = str(path)
+        archive = _read_index_archive(path, keyring, source, allow_untrusted)
     else:
         data = fetch_url(url, timeout=timeout)
-        archive = _read_index_archive(data, keyring, redact_url(url), allow_untrusted)
-    return RepositoryIndex(
+        source = redact_url(url)
+        archive = _read_index_archive(data, keyring, source, allow_untrusted)
+    return RepositoryIndex._from_catalog(
         repository=repository,
         arch=arch,
         description=archive.description,
-        packages=archive.packages,
+        catalog=PackageCatalog.from_index_text(archive.text, source=source),
         verified_by=archive.verified_by,
     )
 
@@ -242,6 +288,11 @@ def fetch_url(
     url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, limit: int = MAX_INDEX_BYTES
 ) -> bytes:
     """GET an http(s) URL into memory, with a clear RepositoryError naming the URL on failure."""
+    # Imported here: urllib.request (and the http and email packages it brings) costs more to
+    # import than resolving against a local index takes, and only remote repositories need it.
+    import urllib.error
+    import urllib.request
+
     parts = urllib.parse.urlsplit(url)
     shown = redact_url(url)
     headers = {"User-Agent": "apkoci"}

@@ -23,32 +23,54 @@ another.
 The key is found by the file name in the signature entry, exactly as apk-tools looks it up in
 ``/etc/apk/keys``. Like apko, a keyring entry named without the ``.rsa.pub`` suffix also matches
 (keys fetched through proxies often lose their file name's extension).
+
+Verifying needs no ``cryptography``: importing it costs more than a whole resolve (tens of
+milliseconds and some 9 MiB), and RSA PKCS#1 v1.5 verification is one ``pow(s, e, n)`` and a
+byte-for-byte comparison with the one encoding a valid signature can have (EMSA-PKCS1-v1_5,
+RFC 8017 section 8.2.2; the decrypted block is never parsed, which is what keeps forgeries out).
+Keys in the usual form (a PEM ``PUBLIC KEY`` holding a strict-DER RSA SubjectPublicKeyInfo) are
+read by :func:`_rsa_key_from_pem`; any other file goes to ``cryptography``, which then decides as
+it always has. Making signatures (and :meth:`Keyring.lookup`'s key objects) still use it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from typing import (
+    TYPE_CHECKING,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from apkoci.errors import ApkociError
+
+if TYPE_CHECKING:  # imported where needed: see the module's docstring
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 SIGNATURE_PREFIX = ".SIGN."
 
 # apk-tools' signature algorithm names -> the hashlib name of the digest they sign.
 DIGEST_OF_ALGORITHM: Mapping[str, str] = {"RSA": "sha1", "RSA256": "sha256", "RSA512": "sha512"}
 
-_CRYPTOGRAPHY_HASHES: Mapping[str, hashes.HashAlgorithm] = {
-    "sha1": hashes.SHA1(),
-    "sha256": hashes.SHA256(),
-    "sha512": hashes.SHA512(),
+# The DER of each digest's DigestInfo up to the digest itself (RFC 8017 section 9.2, note 1):
+# SEQUENCE { SEQUENCE { OID, NULL }, OCTET STRING (the digest follows) }.
+_DIGEST_INFO_PREFIXES: Mapping[str, bytes] = {
+    "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
 }
 
 # The suffix melange and abuild give public key files; apko also matches keys stored without it.
@@ -118,9 +140,17 @@ def signature_from_member(name: str, value: bytes) -> Signature:
 
 @dataclass(frozen=True)
 class _Key:
-    public_key: rsa.RSAPublicKey
+    modulus: int  # n
+    exponent: int  # e
     source: str  # where it was loaded from, for error messages
-    der: bytes  # canonical encoding, to tell identical keys loaded twice from different ones
+    der: bytes  # canonical encoding (DER SubjectPublicKeyInfo), to tell identical keys apart
+
+    @functools.cached_property
+    def public_key(self) -> "rsa.RSAPublicKey":
+        """The key as a ``cryptography`` object (imports it: only :meth:`Keyring.lookup` asks)."""
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        return load_der_public_key(self.der)  # type: ignore[return-value]
 
 
 class Keyring:
@@ -138,7 +168,7 @@ class Keyring:
         """A keyring from ``{key file name: PEM bytes}``."""
         keyring = cls()
         for name, pem in files.items():
-            keyring._add(name, _load_public_key(pem, source=name), source=name)
+            keyring._add(name, _load_public_key(pem, source=name))
         return keyring
 
     @classmethod
@@ -157,12 +187,12 @@ class Keyring:
                     if child.name.startswith(".") or not child.is_file():
                         continue
                     try:
-                        public_key = _load_public_key(child.read_bytes(), source=str(child))
+                        key = _load_public_key(child.read_bytes(), source=str(child))
                     except KeyringError:
                         continue
-                    keyring._add(child.name, public_key, source=str(child))
+                    keyring._add(child.name, key)
             elif path.is_file():
-                keyring._add(path.name, _load_public_key(path.read_bytes(), str(path)), str(path))
+                keyring._add(path.name, _load_public_key(path.read_bytes(), str(path)))
             else:
                 raise KeyringError(
                     f"keyring entry {path} does not exist: fix the path in `contents.keyring` "
@@ -174,7 +204,7 @@ class Keyring:
         """A keyring with the keys of both (the same name must mean the same key)."""
         keyring = Keyring(self._keys)
         for name, key in other._keys.items():
-            keyring._add(name, key.public_key, key.source)
+            keyring._add(name, key)
         return keyring
 
     @property
@@ -182,15 +212,19 @@ class Keyring:
         """The key file names, sorted."""
         return tuple(sorted(self._keys))
 
-    def lookup(self, key_name: str) -> Optional[rsa.RSAPublicKey]:
+    def lookup(self, key_name: str) -> Optional["rsa.RSAPublicKey"]:
         """The key a signature names: by its exact name, else by the name minus ``.rsa.pub``."""
+        key = self._find(key_name)
+        return key.public_key if key else None
+
+    def _find(self, key_name: str) -> Optional[_Key]:
         key = self._keys.get(key_name)
         if key is None and key_name.endswith(_KEY_SUFFIX):
             key = self._keys.get(key_name[: -len(_KEY_SUFFIX)])
-        return key.public_key if key else None
+        return key
 
     def __contains__(self, key_name: object) -> bool:
-        return isinstance(key_name, str) and self.lookup(key_name) is not None
+        return isinstance(key_name, str) and self._find(key_name) is not None
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -202,20 +236,27 @@ class Keyring:
         """The key names, for error messages."""
         return f"the keyring has: {', '.join(self.names)}" if self._keys else "the keyring is empty"
 
-    def _add(self, name: str, public_key: rsa.RSAPublicKey, source: str) -> None:
-        der = public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+    def _add(self, name: str, key: _Key) -> None:
         existing = self._keys.get(name)
-        if existing is not None and existing.der != der:
+        if existing is not None and existing.der != key.der:
             raise KeyringError(
                 f"two different public keys are both named {name!r} ({existing.source} and "
-                f"{source}): signatures name their key by file name, so keep only the right one"
+                f"{key.source}): signatures name their key by file name, so keep only the right one"
             )
-        self._keys[name] = _Key(public_key=public_key, source=source, der=der)
+        self._keys[name] = key
 
 
-def _load_public_key(pem: bytes, source: str) -> rsa.RSAPublicKey:
+def _load_public_key(pem: bytes, source: str) -> _Key:
+    fast = _rsa_key_from_pem(pem)
+    if fast is not None:
+        modulus, exponent, der = fast
+        return _Key(modulus=modulus, exponent=exponent, source=source, der=der)
+    # Anything else (another PEM label, another key type, a file that is no key at all) is for
+    # cryptography to judge, with its own words in the message.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         public_key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
@@ -225,7 +266,99 @@ def _load_public_key(pem: bytes, source: str) -> rsa.RSAPublicKey:
         ) from None
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise KeyringError(f"{source} is not an RSA public key; APK signatures use RSA keys")
-    return public_key
+    numbers = public_key.public_numbers()
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return _Key(modulus=numbers.n, exponent=numbers.e, source=source, der=der)
+
+
+# --- Reading RSA public keys without cryptography ------------------------------------------------
+
+_PEM_BEGIN = b"-----BEGIN PUBLIC KEY-----"
+_PEM_END = b"-----END PUBLIC KEY-----"
+# DER of SubjectPublicKeyInfo's AlgorithmIdentifier for RSA: SEQUENCE { OID rsaEncryption, NULL }.
+_RSA_ALGORITHM = bytes.fromhex("300d06092a864886f70d0101010500")
+
+
+def _rsa_key_from_pem(pem: bytes) -> Optional[Tuple[int, int, bytes]]:
+    """``(n, e, der)`` of a PEM file that is exactly one ``PUBLIC KEY`` block holding an RSA key
+    in strict DER; None for anything else (then cryptography decides).
+
+    Strict on purpose: whatever this accepts, cryptography accepts too, with the same numbers,
+    so the fast path never changes which files are keys. That is why the base64 must be the
+    canonical spelling, the DER minimal, and ``e`` what cryptography checks (odd, 3 <= e < n).
+    """
+    lines = pem.strip().split(b"\n")
+    if len(lines) < 3 or lines[0].rstrip(b"\r") != _PEM_BEGIN:
+        return None
+    if lines[-1].rstrip(b"\r") != _PEM_END:
+        return None
+    body = b"".join(line.rstrip(b"\r") for line in lines[1:-1])
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if base64.b64encode(der) != body:
+        return None
+    numbers = _rsa_numbers_from_spki(der)
+    if numbers is None:
+        return None
+    modulus, exponent = numbers
+    if exponent < 3 or exponent >= modulus or exponent % 2 == 0:
+        return None
+    return modulus, exponent, der
+
+
+def _rsa_numbers_from_spki(der: bytes) -> Optional[Tuple[int, int]]:
+    """``(n, e)`` of a DER SubjectPublicKeyInfo of an RSA key; None unless it is exactly
+    ``SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { SEQUENCE { INTEGER n,
+    INTEGER e } } }`` with minimal lengths, positive minimal integers and no byte left over."""
+    spki = _der_contents(der, 0, 0x30)
+    if spki is None or spki[1] != len(der):
+        return None
+    start, _ = spki
+    if der[start : start + len(_RSA_ALGORITHM)] != _RSA_ALGORITHM:
+        return None
+    bits = _der_contents(der, start + len(_RSA_ALGORITHM), 0x03)
+    if bits is None or bits[1] != len(der) or bits[0] >= len(der) or der[bits[0]] != 0:
+        return None  # a BIT STRING whose first byte (the unused bits) must be 0
+    key = _der_contents(der, bits[0] + 1, 0x30)
+    if key is None or key[1] != len(der):
+        return None
+    integers: List[int] = []
+    position = key[0]
+    for _ in range(2):
+        integer = _der_contents(der, position, 0x02)
+        if integer is None:
+            return None
+        value = der[integer[0] : integer[1]]
+        if not value or value[0] & 0x80 or (len(value) > 1 and value[0] == 0 and value[1] < 0x80):
+            return None  # empty, negative or not minimal
+        integers.append(int.from_bytes(value, "big"))
+        position = integer[1]
+    if position != len(der):
+        return None
+    return integers[0], integers[1]
+
+
+def _der_contents(der: bytes, position: int, tag: int) -> Optional[Tuple[int, int]]:
+    """Where the contents of the DER element at ``position`` start and end, if it has ``tag``
+    and a minimally encoded length that fits in ``der``."""
+    if position + 2 > len(der) or der[position] != tag:
+        return None
+    length = der[position + 1]
+    start = position + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or start + count > len(der) or der[start] == 0:
+            return None
+        length = int.from_bytes(der[start : start + count], "big")
+        start += count
+        if length < 0x80:
+            return None  # long form for a short length is not DER
+    end = start + length
+    return (start, end) if end <= len(der) else None
 
 
 def digests_of(chunks: Iterable[bytes], digest_names: Iterable[str]) -> Dict[str, bytes]:
@@ -256,7 +389,7 @@ def verify_signatures(
         for signature in signatures
         for digest_name in [signature.digest_name]
         if digest_name is not None
-        for key in [keyring.lookup(signature.key_name)]
+        for key in [keyring._find(signature.key_name)]
         if key is not None
     ]
     if candidates:
@@ -270,13 +403,25 @@ def verify_signatures(
     raise SignatureError(_failure_message(signatures, tried, keyring, source))
 
 
-def _verifies(key: rsa.RSAPublicKey, value: bytes, digest_name: str, digest: bytes) -> bool:
-    algorithm = Prehashed(_CRYPTOGRAPHY_HASHES[digest_name])
-    try:
-        key.verify(value, digest, padding.PKCS1v15(), algorithm)
-    except InvalidSignature:
+def _verifies(key: _Key, value: bytes, digest_name: str, digest: bytes) -> bool:
+    """RSASSA-PKCS1-v1_5 verification (RFC 8017 section 8.2.2) of ``value`` over ``digest``."""
+    size = (key.modulus.bit_length() + 7) // 8
+    if len(value) != size:  # as OpenSSL: the signature has exactly the modulus' length
         return False
-    return True
+    signature = int.from_bytes(value, "big")
+    if signature >= key.modulus:
+        return False
+    encoded = pow(signature, key.exponent, key.modulus).to_bytes(size, "big")
+    return encoded == _pkcs1_encoding(digest_name, digest, size)
+
+
+def _pkcs1_encoding(digest_name: str, digest: bytes, size: int) -> bytes:
+    """EMSA-PKCS1-v1_5: ``00 01 FF..FF 00 DigestInfo``, ``size`` bytes (empty when too small)."""
+    digest_info = _DIGEST_INFO_PREFIXES[digest_name] + digest
+    padding_length = size - len(digest_info) - 3
+    if padding_length < 8:  # RFC 8017: "intended encoded message length too short"
+        return b""
+    return b"\x00\x01" + b"\xff" * padding_length + b"\x00" + digest_info
 
 
 def _failure_message(
@@ -313,8 +458,12 @@ def _failure_message(
 
 def load_private_key(
     pem: bytes, source: str, password: Optional[bytes] = None
-) -> rsa.RSAPrivateKey:
+) -> "rsa.RSAPrivateKey":
     """An RSA private key (e.g. ``melange.rsa``) from PEM bytes, for :func:`sign`."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_private_key(pem, password=password)
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
@@ -325,7 +474,7 @@ def load_private_key(
 
 
 def sign(
-    private_key: rsa.RSAPrivateKey,
+    private_key: "rsa.RSAPrivateKey",
     signed: Iterable[bytes],
     key_name: str,
     algorithm: str = "RSA256",
@@ -340,8 +489,15 @@ def sign(
         raise SignatureError(
             f"cannot sign with algorithm {algorithm!r}: use one of {', '.join(DIGEST_OF_ALGORITHM)}"
         )
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
     digest = digests_of(signed, [digest_name])[digest_name]
-    value = private_key.sign(
-        digest, padding.PKCS1v15(), Prehashed(_CRYPTOGRAPHY_HASHES[digest_name])
-    )
+    value = private_key.sign(digest, padding.PKCS1v15(), Prehashed(_cryptography_hash(digest_name)))
     return Signature(algorithm=algorithm, key_name=key_name, value=value)
+
+
+def _cryptography_hash(digest_name: str) -> "hashes.HashAlgorithm":
+    from cryptography.hazmat.primitives import hashes
+
+    return {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha512": hashes.SHA512}[digest_name]()

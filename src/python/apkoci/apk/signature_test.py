@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+import random
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -233,3 +236,252 @@ def test_real_index_signature_covers_the_compressed_bytes_after_it() -> None:
     for wrong in (head.signed_member.content, signed[:-1]):
         with pytest.raises(SignatureError, match="BAD signature"):
             verify_signatures(head.signatures, [wrong], alpine, str(path))
+
+
+# --- Verifying without cryptography, checked against cryptography ---------------------------------
+# signature.py reads RSA public keys and checks PKCS#1 v1.5 signatures itself (cryptography costs
+# more to import than a resolve takes). These tests hold it to cryptography's answers, on every
+# key and signature of the shared test data and on forged and malformed ones.
+
+_NO_NULL_DIGEST_INFO = {  # DigestInfo without the NULL parameters: a spelling PKCS#1 forbids
+    "sha1": bytes.fromhex("301f300706052b0e03021a0414"),
+    "sha256": bytes.fromhex("302f300b06096086480165030402010420"),
+    "sha512": bytes.fromhex("304f300b06096086480165030402030440"),
+}
+
+
+def _cryptography_verifies(
+    public_key: rsa.RSAPublicKey, value: bytes, digest_name: str, digest: bytes
+) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    algorithm = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha512": hashes.SHA512()}
+    try:
+        public_key.verify(value, digest, padding.PKCS1v15(), Prehashed(algorithm[digest_name]))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _shared_public_key_files() -> list:
+    root = shared_testdata("alpine", "keys").parents[1]
+    files = sorted(root.rglob("*.rsa.pub"))
+    assert len(files) >= 20  # the 17 Alpine keys, melange's, Chainguard's, ...
+    return files
+
+
+def test_every_shared_key_reads_as_cryptography_reads_it() -> None:
+    from apkoci.apk.signature import _rsa_key_from_pem
+
+    for path in _shared_public_key_files():
+        pem = path.read_bytes()
+        expected = serialization.load_pem_public_key(pem)
+        assert isinstance(expected, rsa.RSAPublicKey)
+        fast = _rsa_key_from_pem(pem)
+        assert fast is not None, path  # the usual spelling takes the fast path
+        numbers = expected.public_numbers()
+        der = expected.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        assert fast == (numbers.n, numbers.e, der), path
+        # lookup() still hands out cryptography's key object.
+        looked_up = Keyring.from_paths([path]).lookup(path.name)
+        assert looked_up is not None and looked_up.public_numbers() == numbers
+
+
+def test_pem_spellings_read_fast_only_when_cryptography_reads_them_alike() -> None:
+    from apkoci.apk.signature import _rsa_key_from_pem
+
+    pem = shared_testdata("alpine", "keys", ALPINE_616AE350).read_bytes()
+    lines = pem.strip().split(b"\n")
+    body = b"".join(lines[1:-1])
+    der = base64.b64decode(body)
+    variants = [
+        pem,
+        pem.replace(b"\n", b"\r\n"),
+        pem.rstrip(),
+        lines[0] + b"\n" + body + b"\n" + lines[-1],
+        lines[0] + b"\n\n" + b"\n".join(lines[1:]),
+        b"  \n" + pem,
+        b"text before\n" + pem,
+        pem + b"text after\n",
+        pem.replace(b"\n", b"\r"),
+        pem.replace(b"PUBLIC KEY", b"RSA PUBLIC KEY"),
+        lines[0] + b"\n" + body[:-2] + b"=\n" + lines[-1],  # padding in the wrong place
+        lines[0] + b"\n" + body[:-3] + b"R==\n" + lines[-1],  # non-canonical last character
+        lines[0] + b"\n" + body.replace(b"A", b"A ", 1) + b"\n" + lines[-1],
+    ]
+    # Mangled DER: a long-form length for a short one, a negative modulus, an extra byte, e even.
+    variants += [
+        _pem(b"\x30\x81" + der[1:2] + der[2:]) if der[1] < 0x80 else _pem(der + b"\x00"),
+        _pem(der + b"\x00"),
+        _pem(der[:-1]),
+        _pem(der[:-1] + bytes([der[-1] ^ 1])),  # e = 65536: even
+        _pem(der.replace(bytes.fromhex("0500"), b"", 1)),  # no NULL parameters
+    ]
+    for variant in variants:
+        fast = _rsa_key_from_pem(variant)
+        try:
+            numbers: Optional[rsa.RSAPublicNumbers] = serialization.load_pem_public_key(
+                variant
+            ).public_numbers()  # type: ignore[union-attr]
+        except (ValueError, TypeError, AttributeError):
+            numbers = None
+        if fast is not None:
+            assert numbers is not None and (numbers.n, numbers.e) == fast[:2], variant
+    assert _rsa_key_from_pem(pem) is not None
+
+
+def _pem(der: bytes) -> bytes:
+    body = base64.b64encode(der)
+    return (
+        b"-----BEGIN PUBLIC KEY-----\n"
+        + b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+        + b"\n-----END PUBLIC KEY-----\n"
+    )
+
+
+def _small_private_key(bits: int, seed: int) -> rsa.RSAPrivateKey:
+    """An RSA key smaller than cryptography makes (512 bits: too small for a SHA-512 DigestInfo)."""
+    generator = random.Random(seed)
+
+    def prime(size: int) -> int:
+        while True:
+            candidate = generator.getrandbits(size) | (3 << (size - 2)) | 1
+            if _is_probable_prime(candidate) and (candidate - 1) % 65537:
+                return candidate
+
+    p, q = prime(bits // 2), prime(bits // 2)
+    d = pow(65537, -1, (p - 1) * (q - 1))
+    public = rsa.RSAPublicNumbers(65537, p * q)
+    return rsa.RSAPrivateNumbers(
+        p, q, d, d % (p - 1), d % (q - 1), rsa.rsa_crt_iqmp(p, q), public
+    ).private_key()
+
+
+def _is_probable_prime(n: int) -> bool:
+    small = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
+    if any(n % p == 0 for p in small):
+        return n in small
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for a in small:
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def verification_keys(keys: Dict[str, rsa.RSAPrivateKey]) -> list:
+    return [_small_private_key(512, 1), _small_private_key(768, 2), keys["one.rsa.pub"]]
+
+
+@pytest.mark.parametrize("digest_name", ["sha1", "sha256", "sha512"])
+def test_verification_agrees_with_cryptography_on_forged_and_malformed_signatures(
+    digest_name: str, verification_keys: list
+) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    from apkoci.apk.signature import _DIGEST_INFO_PREFIXES, _load_public_key, _verifies
+
+    algorithm = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha512": hashes.SHA512()}
+    digest = hashlib.new(digest_name, b"signed bytes").digest()
+    checked = 0
+    for private_key in verification_keys:
+        public_key = private_key.public_key()
+        key = _load_public_key(_public_pem(private_key), "test")
+        n, d = key.modulus, private_key.private_numbers().d
+        size = (n.bit_length() + 7) // 8
+
+        def raw_signature(encoded: bytes) -> bytes:
+            return pow(int.from_bytes(encoded, "big"), d, n).to_bytes(size, "big")
+
+        def block(block_type: bytes, digest_info: bytes, filler: int = 0xFF) -> Optional[bytes]:
+            padding_length = size - len(digest_info) - 3
+            if padding_length < 0:
+                return None
+            return b"\x00" + block_type + bytes([filler]) * padding_length + b"\x00" + digest_info
+
+        info = _DIGEST_INFO_PREFIXES[digest_name] + digest
+        other = "sha256" if digest_name == "sha1" else "sha1"
+        other_info = _DIGEST_INFO_PREFIXES[other] + hashlib.new(other, b"signed bytes").digest()
+        blocks = [
+            block(b"\x01", info),
+            block(b"\x01", _NO_NULL_DIGEST_INFO[digest_name] + digest),
+            block(b"\x01", other_info),
+            block(b"\x02", info),
+            block(b"\x01", info, filler=0xFE),
+            block(b"\x01", b"\x00" + info),  # a zero byte too many between padding and data
+        ]
+        values = [raw_signature(b) for b in blocks if b is not None]
+        if size >= len(info) + 11:
+            good = private_key.sign(digest, padding.PKCS1v15(), Prehashed(algorithm[digest_name]))
+            values += [good, good[1:], b"\x00" + good, good[:-1] + bytes([good[-1] ^ 1])]
+        values += [n.to_bytes(size, "big"), (n - 1).to_bytes(size, "big"), b"", b"\x00" * size]
+        for value in values:
+            expected = _cryptography_verifies(public_key, value, digest_name, digest)
+            assert _verifies(key, value, digest_name, digest) == expected
+            checked += expected
+    # The 512-bit key cannot carry a SHA-512 DigestInfo; every other key has a good signature.
+    assert checked == (2 if digest_name == "sha512" else 3) * 2
+
+
+def test_verification_agrees_with_cryptography_on_signatures_with_a_leading_zero(
+    keys: Dict[str, rsa.RSAPrivateKey],
+) -> None:
+    from apkoci.apk.signature import _load_public_key, _verifies
+
+    private_key = keys["two.rsa.pub"]
+    key = _load_public_key(_public_pem(private_key), "two")
+    for attempt in range(5000):  # one signature in 256 starts with a zero byte
+        data = [b"attempt %d" % attempt]
+        signature = sign(private_key, data, "two.rsa.pub", "RSA256")
+        if signature.value[0] == 0:
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte")
+    digest = hashlib.sha256(data[0]).digest()
+    public_key = private_key.public_key()
+    for value in (signature.value, signature.value[1:]):
+        expected = _cryptography_verifies(public_key, value, "sha256", digest)
+        assert _verifies(key, value, "sha256", digest) == expected
+    keyring = Keyring.from_files({"two.rsa.pub": _public_pem(private_key)})
+    assert verify_signatures([signature], data, keyring, "z") == "two.rsa.pub"
+
+
+def test_every_shared_signature_verifies_as_with_cryptography() -> None:
+    from apkoci.apk.signature import DIGEST_OF_ALGORITHM, _verifies
+
+    root = shared_testdata("alpine", "keys").parents[1]
+    keyring = Keyring.from_paths(_shared_public_key_files())
+    files = sorted(root.rglob("APKINDEX.tar.gz")) + sorted(root.rglob("*.apk"))
+    verified = 0
+    for path in files:
+        if not path.read_bytes().startswith(b"\x1f\x8b"):
+            continue  # a link the checkout kept as text
+        with open(path, "rb") as raw:
+            head, _ = read_signed_head(raw, str(path))
+        signed = head.signed_member.raw
+        for signature in head.signatures:
+            key = keyring._find(signature.key_name)
+            digest_name = DIGEST_OF_ALGORITHM.get(signature.algorithm)
+            if key is None or digest_name is None:
+                continue
+            digest = hashlib.new(digest_name, signed).digest()
+            expected = _cryptography_verifies(key.public_key, signature.value, digest_name, digest)
+            assert _verifies(key, signature.value, digest_name, digest) == expected, path
+            verified += expected
+    assert verified >= 8  # every index of the shared data, and the packages signed over control

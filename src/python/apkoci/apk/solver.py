@@ -12,7 +12,8 @@ rather than being "a" dependency solver. The steps, and where apk-tools does the
    checksum are one package available from several repositories. Each name also knows which names
    depend on it (``rdepends``) and which names it can trigger through ``install_if``
    (``rinstall_if``), listed in the iteration order of apk's name hash table, which the solver's
-   work queues inherit.
+   work queues inherit. Unlike apk, the database works a name out the first time a resolve
+   reaches it (and reads only the packages that involves), with the same result.
 2. Discovery (``discover_name``): from the world, mark every name and package that could be
    involved, and how long the dependency chains below them are.
 3. Propagation and selection (``apply_constraint``, ``reconsider_name``, ``select_package``):
@@ -46,6 +47,8 @@ import base64
 import binascii
 import collections
 import functools
+import itertools
+import re
 import threading
 from dataclasses import dataclass
 from typing import (
@@ -63,7 +66,7 @@ from typing import (
 )
 
 from apkoci.apk.dependency import Dependency, DependencyError, parse_dependency
-from apkoci.apk.index import Package
+from apkoci.apk.index import Package, PackageCatalog
 from apkoci.apk.version import CHECKSUM_OPERATOR, compare_versions, version_matches
 from apkoci.errors import ApkociError
 
@@ -190,18 +193,37 @@ def _apk_name_bucket(name: str) -> int:
     return (value & _HASH_MASK) % _NAME_HASH_BUCKETS
 
 
+# A checksum in canonical base64 (the spelling b64encode gives): its own key, as no other spelling
+# of the same bytes is canonical. Checked over a whole index at once, it spares decoding each one.
+_CANONICAL_CHECKSUM = (
+    r"Q[12](?:[A-Za-z0-9+/]{4})*"
+    r"(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)"
+)
+_CANONICAL_CHECKSUM_LINES = re.compile(rf"{_CANONICAL_CHECKSUM}(?:\n{_CANONICAL_CHECKSUM})*")
+
+
 def _checksum_key(checksum: str) -> object:
     """What identifies a package across indexes: its decoded control checksum.
 
     apk compares the decoded bytes, so two spellings that differ only in the unused low bits of the
-    last base64 character are the same package. A package without a checksum is only itself.
+    last base64 character are the same package: the key is the canonical spelling of the bytes. A
+    package without a checksum is only itself.
     """
     if len(checksum) > 2 and checksum[0] == "Q" and checksum[1] in "12":
+        if _CANONICAL_CHECKSUM_LINES.fullmatch(checksum):
+            return checksum
         try:
-            return (checksum[1], base64.b64decode(checksum[2:]))
+            return checksum[:2] + base64.b64encode(base64.b64decode(checksum[2:])).decode("ascii")
         except (binascii.Error, ValueError):
             pass
     return ("raw", checksum) if checksum else object()
+
+
+def _checksum_keys(checksums: Sequence[str]) -> Sequence[object]:
+    """The key of each checksum: the checksums themselves when all are canonical (the usual)."""
+    if _CANONICAL_CHECKSUM_LINES.fullmatch("\n".join(checksums)):
+        return checksums
+    return [_checksum_key(checksum) for checksum in checksums]
 
 
 class _Provider(NamedTuple):
@@ -273,27 +295,54 @@ class _States(dict):  # type: ignore[type-arg]
         return state
 
 
+# What PackageDatabase._materialize works out for a name on first use.
+_MATERIALIZED = frozenset({"providers", "rinstall_if", "priority"})
+_UNKNOWN = object()
+
+
 class _Name:
+    """A name of the database. ``providers``, ``rinstall_if`` (the names with a provider whose
+    install_if mentions this name, in hash order) and ``priority`` (0: real packages only, 1: real
+    and virtual providers, 2: virtual only) are worked out when first read (see ``__getattr__``).
+    """
+
     __slots__ = (
         "name",
+        "db",
         "providers",
-        "rdepends",
         "rinstall_if",
         "priority",
-        "_marker",
-        "_iif_marker",
+        "rdepends",
+        "bucket",
+        "_creation",
     )
     STATE = _NameState
 
-    def __init__(self, name: str) -> None:
+    providers: List[_Provider]
+    rinstall_if: List["_Name"]
+    priority: int
+
+    def __init__(self, name: str, db: "PackageDatabase") -> None:
         self.name = name
-        self.providers: List[_Provider] = []
-        # The names with a provider that depends on this name / mentions it in its install_if.
+        self.db = db
+        # The names with a provider that depends on this name, among the names worked out so far
+        # (so every name a resolve reaches), unordered: see PackageDatabase.hash_ordered.
         self.rdepends: List[_Name] = []
-        self.rinstall_if: List[_Name] = []
-        self.priority = 0  # 0: real packages only, 1: real and virtual providers, 2: virtual only
-        self._marker: object = None  # scratch space of PackageDatabase._link_names
-        self._iif_marker: object = None
+        self.bucket = _apk_name_bucket(name)
+        self._creation: object = _UNKNOWN
+
+    def __getattr__(self, attribute: str) -> object:
+        # Only called for a slot not set yet: the first read of what _materialize sets.
+        if attribute not in _MATERIALIZED:
+            raise AttributeError(attribute)
+        self.db._materialize(self)
+        return object.__getattribute__(self, attribute)
+
+    def creation(self) -> object:
+        """When apk would have created this name reading the indexes (its first mention)."""
+        if self._creation is _UNKNOWN:
+            self._creation = self.db._first_mention(self.name)
+        return self._creation
 
     def __repr__(self) -> str:
         return f"<name {self.name}>"
@@ -364,86 +413,154 @@ class _Tag:
         self.repos = 0  # the repositories carrying this tag
 
 
+class _Source(NamedTuple):
+    """An index of the database: its packages, its repository bit, whether it is local files."""
+
+    catalog: PackageCatalog
+    bit: int
+    local: bool
+    checksum_keys: Sequence[object]  # the _checksum_key of each package, by position
+
+
 class PackageDatabase:
     """The packages of a set of indexes, cross-referenced like apk's database; resolve against it.
 
-    Build it once per set of indexes (it indexes every package by name and by provided name) and
-    call :meth:`resolve` as often as needed. ``indexes`` are in repository order: that order breaks
-    ties between equal packages (the earlier repository wins) and decides where a package found
-    in several repositories comes from. Packages built for another architecture than ``arch`` are
-    left out (``noarch`` and packages without an arch are kept).
+    Build it once per set of indexes and call :meth:`resolve` as often as needed (also from several
+    threads). ``indexes`` are in repository order: that order breaks ties between equal packages
+    (the earlier repository wins) and decides where a package found in several repositories comes
+    from. Packages built for another architecture than ``arch`` are left out (``noarch`` and
+    packages without an arch are kept).
+
+    A name is worked out (its providers read from the indexes' catalogs, its reverse links made)
+    the first time a resolve reaches it; what apk-tools computes for every name up front, this
+    does for the few hundred a world needs, with the same result.
     """
 
     def __init__(self, indexes: Sequence[IndexSource], arch: str) -> None:
         self.arch = arch
         self._names: Dict[str, _Name] = {}
-        self._name_list: List[_Name] = []
-        self._packages: List[_Pkg] = []
         self._tags: List[_Tag] = [_Tag("")]
         self._tag_ids: Dict[str, int] = {}
         self._repositories: Dict[int, "Repository"] = {}  # repository bit -> repository
         self._mask_repos_cache: Dict[int, int] = {}
-        self._bound: Dict[int, _Dep] = {}  # id(Dependency) -> bound; the packages keep them alive
-        by_checksum: Dict[object, _Pkg] = {}
+        self._sources: List[_Source] = []
         for source in indexes:
-            self._add_source(source, by_checksum)
+            repository, catalog = _source_catalog(source)
+            if repository is None:
+                bit, local = _CACHE_REPOSITORY, True
+            else:
+                bit, local = 1 << (len(self._repositories) + 1), False
+                self._repositories[bit] = repository
+                self._tags[self._tag_id(repository.tag, create=True)].repos |= bit
+            keys = _checksum_keys(catalog.checksums)
+            self._sources.append(_Source(catalog, bit, local, keys))
         self.available_repos = _CACHE_REPOSITORY | sum(self._repositories)
-        self._link_names()
-        del self._bound
+        self._shared = _shared_checksums(self._sources)
+        # Working names out reads packages and links names: one thread at a time.
+        self._lock = threading.RLock()
+        # (source, position) -> the package that stanza adds; None when it adds none (another
+        # arch, or the same package, by checksum, as an earlier stanza).
+        self._added: Dict[Tuple[int, int], Optional[_Pkg]] = {}
+        # id(Dependency) -> (it, bound); holding the dependency keeps its id from being reused.
+        self._bound: Dict[int, Tuple[Dependency, _Dep]] = {}
 
-    # Building ----------------------------------------------------------------------------------
-
-    def _add_source(self, source: IndexSource, by_checksum: Dict[object, _Pkg]) -> None:
-        repository, packages = _source_parts(source)
-        if repository is None:
-            bit, local = _CACHE_REPOSITORY, True
-        else:
-            bit, local = 1 << (len(self._repositories) + 1), False
-            self._repositories[bit] = repository
-            self._tags[self._tag_id(repository.tag, create=True)].repos |= bit
-        for package in packages:
-            self._add_package(package, bit, local, by_checksum)
-
-    def _add_package(
-        self, package: Package, bit: int, local: bool, by_checksum: Dict[object, _Pkg]
-    ) -> None:
-        # apk creates the names of a stanza as it reads it (name, depends, provides, install_if),
-        # even for a package it then drops; creation order decides the order inside a hash bucket.
-        name = self._name(package.name)
-        depends = tuple(self._bind(dep) for dep in package.depends)
-        provides = tuple(self._bind(dep) for dep in package.provides)
-        install_if = tuple(self._bind(dep) for dep in package.install_if)
-        if package.arch not in ("", "noarch", self.arch):
-            return
-        checksum = _checksum_key(package.checksum)
-        pkg = by_checksum.get(checksum)
-        if pkg is None:
-            pkg = by_checksum[checksum] = _Pkg(package, name, checksum)
-            pkg.depends, pkg.provides, pkg.install_if = depends, provides, install_if
-            self._packages.append(pkg)
-            name.providers.append(_Provider(pkg, pkg.version))
-            for provided in provides:
-                provided.name.providers.append(_Provider(pkg, provided.version))
-        pkg.repos |= bit
-        pkg.local |= local
-        if local or package.installed_size == 0:
-            # apk_db_pkg_add: local files and "virtual" packages (installed size 0) are "cached".
-            pkg.repos |= _CACHE_REPOSITORY
+    # Building (on first use of a name) -------------------------------------------------------
 
     def _name(self, name: str) -> _Name:
         found = self._names.get(name)
         if found is None:
-            found = self._names[name] = _Name(name)
-            self._name_list.append(found)
+            found = self._names.setdefault(name, _Name(name, self))
         return found
+
+    def _materialize(self, name: _Name) -> None:
+        """Work out ``name`` (apk_db_pkg_add and apk_db_name_rdepends, for one name): its providers
+        in the order apk adds them, the names its install_if can trigger, and its priority; and
+        enter it in the reverse dependencies of the names its providers depend on."""
+        with self._lock:
+            if _has_slot(name, "providers"):
+                return  # another thread was first
+            providers: List[_Provider] = []
+            triggers: Dict[_Name, None] = {}  # ordered, without repeats
+            for number, source in enumerate(self._sources):
+                catalog = source.catalog
+                named, providing = catalog.named(name.name), catalog.providing(name.name)
+                positions = sorted(set(named).union(providing)) if providing else named
+                for position in positions:
+                    pkg = self._package_added(number, position)
+                    if pkg is None:
+                        continue
+                    if pkg.name is name:
+                        providers.append(_Provider(pkg, pkg.version))
+                    for provided in pkg.provides:
+                        if provided.name is name:
+                            providers.append(_Provider(pkg, provided.version))
+                for position in catalog.triggered_by(name.name):
+                    pkg = self._package_added(number, position)
+                    if pkg is not None:
+                        triggers[pkg.name] = None
+                        triggers.update((provided.name, None) for provided in pkg.provides)
+            linked = set()
+            for provider in providers:
+                assert provider.pkg is not None
+                for dep in provider.pkg.depends:
+                    if dep.name not in linked:
+                        linked.add(dep.name)
+                        dep.name.rdepends.append(name)
+            virtual = sum(provider.pkg.name is not name for provider in providers)  # type: ignore
+            name.priority = 0 if virtual == 0 else 1 if virtual != len(providers) else 2
+            name.rinstall_if = self.hash_ordered(triggers)
+            name.providers = providers  # the last: readers take a set `providers` as done
+
+    def _package_added(self, number: int, position: int) -> Optional[_Pkg]:
+        """The package the stanza at ``position`` of source ``number`` adds, if any (see _added)."""
+        key = (number, position)
+        if key in self._added:
+            return self._added[key]
+        source = self._sources[number]
+        package = source.catalog.package(position)
+        pkg: Optional[_Pkg] = None
+        if self._is_for_arch(package):
+            checksum = source.checksum_keys[position]
+            stanzas = self._shared.get(checksum, [key])
+            same = [stanza for stanza in stanzas if self._is_for_arch(self._package_at(stanza))]
+            if same[0] == key:  # the first of its checksum: the one apk keeps
+                pkg = self._new_package(package, checksum, same)
+        self._added[key] = pkg
+        return pkg
+
+    def _package_at(self, key: Tuple[int, int]) -> Package:
+        return self._sources[key[0]].catalog.package(key[1])
+
+    def _is_for_arch(self, package: Package) -> bool:
+        return package.arch in ("", "noarch", self.arch)
+
+    def _new_package(
+        self, package: Package, checksum: object, stanzas: List[Tuple[int, int]]
+    ) -> _Pkg:
+        """The package of a stanza, available from the repositories of ``stanzas`` (the stanzas
+        with its checksum, for this arch)."""
+        pkg = _Pkg(package, self._name(package.name), checksum)
+        pkg.depends = tuple(self._bind(dep) for dep in package.depends)
+        pkg.provides = tuple(self._bind(dep) for dep in package.provides)
+        pkg.install_if = tuple(self._bind(dep) for dep in package.install_if)
+        for key in stanzas:
+            source = self._sources[key[0]]
+            pkg.repos |= source.bit
+            pkg.local |= source.local
+            if source.local or self._package_at(key).installed_size == 0:
+                # apk_db_pkg_add: local files and "virtual" packages (installed size 0) are "cached".
+                pkg.repos |= _CACHE_REPOSITORY
+        return pkg
 
     def _bind(self, dependency: Dependency) -> _Dep:
         # A tag inside an index dependency pins nothing in apk (only world tags do). Parsing
         # shares equal dependencies as one object, so binding each object once is enough.
-        bound = self._bound.get(id(dependency))
-        if bound is None:
-            bound = self._bound[id(dependency)] = _Dep(self._name(dependency.name), dependency)
-        return bound
+        found = self._bound.get(id(dependency))
+        if found is None:
+            bound = _Dep(self._name(dependency.name), dependency)
+            self._bound[id(dependency)] = (dependency, bound)
+            return bound
+        return found[1]
 
     def _tag_id(self, tag: Optional[str], create: bool) -> int:
         if not tag:
@@ -455,31 +572,27 @@ class PackageDatabase:
             self._tags.append(_Tag(tag))
         return -1 if found is None else found
 
-    def _link_names(self) -> None:
-        """apk_db_name_rdepends: reverse dependencies and install_if triggers, in hash order."""
-        order = {id(name): position for position, name in enumerate(self._name_list)}
-        hashed = sorted(
-            self._name_list, key=lambda name: (_apk_name_bucket(name.name), -order[id(name)])
-        )
-        for name in hashed:
-            virtual = 0
-            for provider in name.providers:
-                pkg = provider.pkg
-                assert pkg is not None
-                virtual += pkg.name is not name
-                for dep in pkg.depends:
-                    target = dep.name
-                    if target._marker is not name:
-                        target._marker = name
-                        target.rdepends.append(name)
-                for dep in pkg.install_if:
-                    target = dep.name
-                    if target._iif_marker is not name:
-                        target._iif_marker = name
-                        target.rinstall_if.append(name)
-            name.priority = 0 if virtual == 0 else 1 if virtual != len(name.providers) else 2
-        for name in self._name_list:
-            name._marker = name._iif_marker = None
+    def _first_mention(self, name: str) -> Tuple[int, ...]:
+        """Where apk, reading the indexes in order, creates ``name``: (source, position, field,
+        entry); after everything for a name no index mentions (it is in no list that is sorted)."""
+        for number, source in enumerate(self._sources):
+            mention = source.catalog.first_mention(name)
+            if mention is not None:
+                return (number,) + mention
+        return (len(self._sources),)
+
+    def hash_ordered(self, names: Iterable[_Name]) -> List[_Name]:
+        """``names`` in the iteration order of apk's name hash table: by bucket, and in a bucket
+        the latest created first. Creation order is looked up only for names sharing a bucket."""
+        ordered = sorted(names, key=_bucket_of)
+        for _, group in itertools.groupby(enumerate(ordered), key=lambda item: item[1].bucket):
+            run = list(group)
+            if len(run) > 1:
+                first = run[0][0]
+                ordered[first : first + len(run)] = sorted(
+                    (name for _, name in run), key=_creation_of, reverse=True
+                )
+        return ordered
 
     # Queries used by the solver ----------------------------------------------------------------
 
@@ -519,12 +632,53 @@ class PackageDatabase:
         )
 
 
-def _source_parts(source: IndexSource) -> Tuple[Optional["Repository"], Sequence[Package]]:
-    """The repository (None for packages given directly) and the packages of an index source."""
-    if hasattr(source, "packages"):
+def _source_catalog(source: IndexSource) -> Tuple[Optional["Repository"], PackageCatalog]:
+    """The repository (None for packages given directly) and the catalog of an index source."""
+    catalog = getattr(source, "catalog", None)
+    if isinstance(catalog, PackageCatalog):  # a RepositoryIndex: its catalog, made once
+        return getattr(source, "repository", None), catalog
+    if hasattr(source, "packages"):  # another object shaped like an index
         index = cast("RepositoryIndex", source)
-        return getattr(index, "repository", None), index.packages
-    return None, cast(Sequence[Package], source)
+        return getattr(index, "repository", None), PackageCatalog.from_packages(index.packages)
+    return None, PackageCatalog.from_packages(cast(Sequence[Package], source))
+
+
+def _source_size(source: IndexSource) -> int:
+    """How many packages an index source has (without reading a lazily read index)."""
+    catalog = getattr(source, "catalog", None)
+    if isinstance(catalog, PackageCatalog):
+        return len(catalog)
+    return len(getattr(source, "packages", source))
+
+
+def _shared_checksums(sources: Sequence[_Source]) -> Dict[object, List[Tuple[int, int]]]:
+    """``{checksum key: (source, position) of each stanza}`` for the checksums of more than one
+    stanza (the same package in several repositories); checked at C speed for the usual none."""
+    keys = list(itertools.chain.from_iterable(source.checksum_keys for source in sources))
+    if len(set(keys)) == len(keys):
+        return {}
+    stanzas: Dict[object, List[Tuple[int, int]]] = collections.defaultdict(list)
+    for number, source in enumerate(sources):
+        for position, key in enumerate(source.checksum_keys):
+            stanzas[key].append((number, position))
+    return {key: found for key, found in stanzas.items() if len(found) > 1}
+
+
+def _has_slot(name: _Name, slot: str) -> bool:
+    """Whether the slot has a value (without working the name out, as plain access would)."""
+    try:
+        object.__getattribute__(name, slot)
+    except AttributeError:
+        return False
+    return True
+
+
+def _bucket_of(name: _Name) -> int:
+    return name.bucket
+
+
+def _creation_of(name: _Name) -> object:
+    return name.creation()
 
 
 def _world_dependencies(world: Sequence[WorldEntry]) -> List[Dependency]:
@@ -625,9 +779,7 @@ class _Solver:
         self.world: List[_Dep] = []
         self.missing_tags: List[Tuple[str, str]] = []
         for dependency in sorted(world, key=lambda dep: dep.name.encode()):  # apk qsorts by strcmp
-            name = db._names.get(dependency.name)
-            if name is None:  # a name only the world mentions: no package has it
-                name = _Name(dependency.name)
+            name = db._name(dependency.name)  # (a name only the world mentions has no providers)
             tag = db._tag_id(dependency.tag, create=False)
             if tag < 0:
                 assert dependency.tag is not None
@@ -807,9 +959,9 @@ class _Solver:
         found = self.seen_rdepends.get(name)
         if found is None:
             get = self.state.get
-            found = self.seen_rdepends[name] = [
+            found = self.seen_rdepends[name] = self.db.hash_ordered(
                 name0 for name0 in name.rdepends if getattr(get(name0), "seen", False)
-            ]
+            )
         return found
 
     def _reevaluate_reverse_deps(self, name: _Name) -> None:
@@ -1355,8 +1507,8 @@ class _ErrorReport:
             if _analyze(dep, pkg) & match:
                 self._add(label, f"world[{dep.text}]")
         looked_at = set()
-        for rdepends in [pkg.name.rdepends] + [provided.name.rdepends for provided in pkg.provides]:
-            for name0 in rdepends:
+        for name1 in [pkg.name] + [provided.name for provided in pkg.provides]:
+            for name0 in self._marked_rdepends(name1):
                 for pkg0 in _packages_of(name0):
                     if pkg0 not in self.marked or pkg0 in looked_at:
                         continue
@@ -1391,7 +1543,7 @@ class _ErrorReport:
             if dep.name is name and not dep.conflict:
                 self._add("required by", f"world[{dep.text}]")
         looked_at = set()
-        for name0 in name.rdepends:
+        for name0 in self._marked_rdepends(name):
             for pkg0 in _packages_of(name0):
                 if pkg0 not in self.marked or pkg0 in looked_at:
                     continue
@@ -1404,6 +1556,15 @@ class _ErrorReport:
                 # loop whether or not that package had the dependency).
                 break
         self._end()
+
+    def _marked_rdepends(self, name: _Name) -> List[_Name]:
+        """The names depending on ``name`` that a marked package provides, in hash order (the
+        others add nothing to the report)."""
+        return self.solver.db.hash_ordered(
+            name0
+            for name0 in name.rdepends
+            if any(provider.pkg in self.marked for provider in name0.providers)
+        )
 
     def _explain_the_rest(self) -> None:
         """apk says "Huh? Error reporter did not find the broken constraints." here; say at least
@@ -1474,7 +1635,7 @@ def _database_for(indexes: Sequence[IndexSource], arch: str) -> PackageDatabase:
     sources = tuple(indexes)
     key: Tuple[object, ...] = (arch,)
     for source in sources:
-        key += (id(source), len(_source_parts(source)[1]))
+        key += (id(source), _source_size(source))
     with _DATABASES_LOCK:
         found = _DATABASES.get(key)
         if found is not None:

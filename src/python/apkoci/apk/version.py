@@ -1,46 +1,48 @@
-"""APK version strings: validity, ordering and the constraint operators, as apk-tools v2.14 does them.
+"""APK version strings: validity, ordering and the constraint operators, as apk-tools 2.14 has them.
 
-An Alpine version reads ``1.2.3b_rc4_p5-r6``: numbers separated by dots, at most one lower-case letter,
-any number of ``_suffix[N]`` (pre-release ``_alpha _beta _pre _rc`` sort *before* the bare version,
-post-release ``_cvs _svn _git _hg _p`` sort *after* it) and a ``-rN`` package revision.
+An Alpine version reads ``1.2.3b_rc4_p5-r6``: numbers separated by dots, at most one lower-case
+letter, any number of ``_suffix[N]`` (pre-release ``_alpha _beta _pre _rc`` sort *before* the bare
+version, post-release ``_cvs _svn _git _hg _p`` sort *after* it) and a ``-rN`` package revision.
 
 apk-tools 2.x compares two versions by walking them token by token (``src/version.c``: ``get_token``
-reads the value of the current token and classifies the one that follows it). The first difference in
-a value, or in the kind of the token that comes next, decides. When the values agree but one version
-goes on where the other ends (or turns invalid), a pre-release suffix makes its version the smaller
-one; otherwise the version whose next token kind comes *later* in the grammar (end of string being the
-latest) is the smaller one: ``1.0 < 1.0.1``, ``1.0 < 1.0-r0`` and ``1.0-r1 < 1.0.1``.
+reads the value of the current token and classifies the one that follows it). The first difference
+in a value, or in the kind of the token that comes next, decides. When the values agree but one
+version goes on where the other ends (or turns invalid), a pre-release suffix makes its version the
+smaller one; otherwise the version whose next token kind comes *later* in the grammar (end of string
+being the latest) is the smaller one: ``1.0 < 1.0.1``, ``1.0 < 1.0-r0`` and ``1.0-r1 < 1.0.1``.
 
 Rules worth knowing:
 
 - After a dot, all zeros but the last of a leading run form a token worth minus their count, and the
   last zero starts an ordinary number: ``1.05`` reads (1, 0, 5), ``1.005`` reads (1, -1, 5), so
-  ``1.005 < 1.05 < 1.5`` and ``1.00 < 1.0``. (Older 2.x counted every zero and got ``6.0_pre1 > 6.0``
-  wrong; the v2.14 vectors check that case, and pass.)
+  ``1.005 < 1.05 < 1.5`` and ``1.00 < 1.0``. (Older 2.x counted every zero, and so got
+  ``6.0_pre1 < 6.0`` wrong; the v2.14 vectors check that case, and pass.)
 - Invalid versions are compared all the same, up to the point where they stop making sense (the
   vectors' ``1.0 < 1.0bc``). :func:`is_valid_version` says whether apk 2.14 accepts one; it is lax:
   an empty run of digits is accepted anywhere, so ``""``, ``a``, ``.1``, ``_pre1`` and ``1-r`` are
   valid, as are ``0.1a1`` (digits after the letter) and ``1-r2-r3``.
-- Suffix words match as prefixes, ``_pre`` before ``_p``: ``_post1`` reads as ``_p`` + invalid ``ost1``.
+- Suffix words match as prefixes, ``_pre`` before ``_p``: ``_post1`` reads as ``_p`` + invalid
+  ``ost1``.
 - The fuzzy operator ``~`` (also spelled ``=~``) matches when the versions agree on every token that
   both have: once either ends or turns invalid, the rest is ignored. That works in both directions:
   ``3.6.1`` matches ``~3.6`` and ``3.6`` matches ``~3.6.1``. ``>~`` and ``<~`` are "greater than, or
   fuzzy equal" and "less than, or fuzzy equal".
 - Numbers are Python integers. apk keeps them in a C ``int``, which wraps around past ten digits.
 
-The v2.14 rules here follow the apk-tools 2.x ``version.c`` lineage (``get_token``/``next_token``) as
-reconstructed to pass every line of apk-tools 2.14's own ``version.data``. apk-tools 3 rewrote the
-file; where its ``version.data`` disagrees we keep 2.14's answer, because the agreed interface of this
-engine is 2.14 (the apk of every released Alpine). The disagreements, each asserted by the tests:
+The v2.14 rules here follow the apk-tools 2.x ``version.c`` lineage (``get_token``/``next_token``)
+as reconstructed to pass every line of apk-tools 2.14's own ``version.data``. apk-tools 3 rewrote
+the file; where its ``version.data`` disagrees we keep 2.14's answer, because the agreed interface
+of this engine is 2.14 (the apk of every released Alpine). The disagreements, each asserted by the
+tests:
 
 - ``8.2.0 < 8.2.001`` and ``8.2.0015 < 8.2.002``: apk 3 sorts zero-led numbers as strings; by the
   zero rule above 2.14 says ``>`` for both.
-- ``1.0~1234 < 1.0~2345``, ``1.0~1234-r1 < 1.0~2345-r0``, ``1.0~1234-r1 > 1.0~1234-r0``: ``~hash`` is
-  new in apk 3. To 2.14 the ``~`` turns both sides invalid at the same place, so they are equal, and
-  ``0.1_pre2~1234abcd`` is not a valid version.
+- ``1.0~1234 < 1.0~2345``, ``1.0~1234-r1 < 1.0~2345-r0``, ``1.0~1234-r1 > 1.0~1234-r0``: ``~hash``
+  is new in apk 3. To 2.14 the ``~`` turns both sides invalid at the same place, so they are equal,
+  and ``0.1_pre2~1234abcd`` is not a valid version.
 - ``3.8 !~ 3.8.1``: apk 3 made ``~`` a one-way prefix match; 2.14's is symmetric, so it matches.
-- Versions apk 3 rejects but 2.14 accepts: ``""``, ``0.1a1``, ``0.1-r``, ``0.1-r2-r3``, ``.1``, ``a``,
-  ``_pre1``, ``-r1`` and ``0.1_`` (see "lax" above).
+- Versions apk 3 rejects but 2.14 accepts: ``""``, ``0.1a1``, ``0.1-r``, ``0.1-r2-r3``, ``.1``,
+  ``a``, ``_pre1``, ``-r1`` and ``0.1_`` (see "lax" above).
 """
 
 from __future__ import annotations
@@ -81,13 +83,14 @@ _DIGITS = frozenset("0123456789")
 _LOWER_CASE = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 # Pre-release suffixes are worth -4..-1 and post-release ones 0..4, so a bare version (no suffix
-# token at all) sits between them. apk tries the words in this order, each as a *prefix* of the text.
+# token at all) sits between them. apk tries the words in this order, each as a *prefix* of the
+# text.
 _PRE_RELEASE_SUFFIXES = ("alpha", "beta", "pre", "rc")
 _POST_RELEASE_SUFFIXES = ("cvs", "svn", "git", "hg", "p")
 
 
 def _kind_of_next_token(text: str, pos: int, previous: int) -> Tuple[int, int]:
-    """apk-tools' ``next_token``: the kind of the token starting at ``pos`` and where its value starts.
+    """apk-tools' ``next_token``: the kind of the token at ``pos``, and where its value starts.
 
     Separators (``.``, ``_``, ``-r``) are consumed here; a letter or a digit run is not.
     """
@@ -126,7 +129,7 @@ def _read_suffix(text: str, pos: int) -> Tuple[int, int]:
 
 
 def _read_token(text: str, pos: int, kind: int) -> Tuple[int, int, int]:
-    """apk-tools' ``get_token``: the value of the ``kind`` token at ``pos``, the next kind and position."""
+    """apk-tools' ``get_token``: value of the ``kind`` token at ``pos``, next kind and position."""
     length = len(text)
     if pos >= length:
         return 0, _END, pos
@@ -202,11 +205,13 @@ def _compare(a: str, b: str, fuzzy: bool) -> int:
 
 
 def compare_versions(a: str, b: str) -> int:
-    """-1, 0 or 1 as ``a`` sorts before, with or after ``b`` (apk-tools 2.14; invalid versions too)."""
+    """-1, 0 or 1 as ``a`` sorts before, with or after ``b`` (apk 2.14 rules; invalid ones too)."""
     return _compare(a, b, fuzzy=False)
 
 
-PLAIN_VERSION_PATTERN = r"[0-9]+(?:\.[0-9]+)*[a-z]?(?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(?:-r[0-9]+)?"
+PLAIN_VERSION_PATTERN = (
+    r"[0-9]+(?:\.[0-9]+)*[a-z]?(?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(?:-r[0-9]+)?"
+)
 """A regular expression for the well-formed versions that make up nearly every real index.
 
 Everything it matches is valid; it is a quick yes (parsing an index checks thousands of versions).
@@ -275,8 +280,8 @@ def version_matches(version: str, op: str, wanted: str) -> bool:
     canonical = canonical_operator(op)
     if canonical == CHECKSUM_OPERATOR:
         raise VersionError(
-            f"{op!r} matches a package checksum, not a version: compare {wanted!r} with the package's"
-            " checksum (its index 'C:' field) instead"
+            f"{op!r} matches a package checksum, not a version: compare {wanted!r} with the"
+            " package's checksum (its index 'C:' field) instead"
         )
     bits = _BITS_OF_CANONICAL[canonical]
     result = _compare(version, wanted, fuzzy=bool(bits & _FUZZY))

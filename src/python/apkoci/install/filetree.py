@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 from collections import deque
@@ -55,6 +56,8 @@ _CHUNK = 1 << 20
 _MAX_SYMLINK_HOPS = 40  # Linux gives up (ELOOP) after this many symlinks in one lookup
 _MAX_MODE = 0o7777
 _SPECIAL_KINDS = (CHAR, BLOCK, FIFO)
+# An empty, "." or ".." component: what normalize_path has to take out (or refuse).
+_UNUSUAL_COMPONENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 
 
 class FileTreeError(ApkociError):
@@ -154,6 +157,8 @@ def normalize_path(path: str) -> str:
     """
     if not isinstance(path, str) or "\0" in path:
         raise FileTreeError(f"invalid path {path!r}: a path is a string without NUL characters")
+    if not _UNUSUAL_COMPONENT.search(path):
+        return path  # already normal, as nearly every path is
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise FileTreeError(
@@ -507,6 +512,8 @@ class FileTree:
 
     def _resolve(self, path: str, follow_final: bool) -> str:
         """Walk ``path`` (normalized) component by component, following symlinks (module doc)."""
+        if self._resolves_to_itself(path, follow_final):
+            return path
         pending: Deque[str] = deque(path.split("/") if path else ())
         resolved: List[str] = []
         hops = 0
@@ -535,6 +542,22 @@ class FileTree:
                 raise FileTreeError(f"{path}: {candidate} is a {inode.kind}, not a directory")
             resolved.append(part)
         return "/".join(resolved)
+
+    def _resolves_to_itself(self, path: str, follow_final: bool) -> bool:
+        """Whether the walk of ``path`` (normalized) meets no symlink to follow and no file where a
+        directory should be: then it is its own resolution. The common case, checked with a dict
+        lookup per parent instead of the walk."""
+        nodes = self._nodes
+        cut = path.find("/")
+        while cut >= 0:
+            inode = nodes.get(path[:cut])
+            if inode is not None and inode.kind != DIR:
+                return False
+            cut = path.find("/", cut + 1)
+        if follow_final:
+            inode = nodes.get(path)
+            return inode is None or inode.kind != SYMLINK
+        return True
 
     def _existing(self, path: str, follow_symlinks: bool) -> Tuple[str, _Inode]:
         resolved = self._resolve(normalize_path(path), follow_symlinks)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from typing import IO, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
@@ -61,6 +62,9 @@ _XATTR_PREFIX = "SCHILY.xattr."
 # (all). For an install into a fresh root only "protected or not" matters.
 DEFAULT_PROTECTED_PATHS = ("+etc", "@etc/init.d", "!etc/apk")
 PROTECTED_PATHS_DIR = "etc/apk/protected_paths.d"
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 
 
 class InstallError(ApkociError):
@@ -557,7 +561,7 @@ def _unsafe_name_problem(name: str) -> Optional[str]:
     """Why apk would refuse ``name`` (its "malicious file" check, and empty components), or None."""
     if name.startswith("/"):
         return "it is an absolute path"
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in name):
+    if _CONTROL_CHARACTER.search(name):
         return "it contains control characters"
     parts = name.split("/")
     if any(part in ("", ".", "..") for part in parts):
@@ -578,7 +582,7 @@ def _xattrs(entry: DataEntry) -> Tuple[Tuple[str, bytes], ...]:
 
 def _is_sha1_hex(text: str) -> bool:
     # apk ignores a checksum record it cannot read as 40 hex digits.
-    return len(text) == 40 and all(char in "0123456789abcdefABCDEF" for char in text)
+    return _SHA1_HEX.fullmatch(text) is not None
 
 
 def _content_checksum(node: Node) -> Tuple[str, str]:
