@@ -1,0 +1,1 @@
+"""apkoci_pants: the Pants backend for apkoci (see register.py)."""

@@ -1,0 +1,28 @@
+"""The apkoci Pants backend: `apko_image` targets, built into OCI images from APK packages.
+
+Enable it with `backend_packages = ["apkoci_pants"]` in pants.toml.
+"""
+
+from __future__ import annotations
+
+from apkoci_pants import subsystems, tailor
+from apkoci_pants.rules import config, engine, fetch, image, layer, lock, package
+from apkoci_pants.target_types import ApkoImageTarget
+
+
+def target_types():
+    return [ApkoImageTarget]
+
+
+def rules():
+    return [
+        *subsystems.rules(),
+        *tailor.rules(),
+        *engine.rules(),
+        *config.rules(),
+        *lock.rules(),
+        *fetch.rules(),
+        *layer.rules(),
+        *image.rules(),
+        *package.rules(),
+    ]

@@ -1,0 +1,1 @@
+"""The backend's rules, one module per build step (see package.py for how they chain)."""
