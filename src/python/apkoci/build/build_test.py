@@ -79,7 +79,7 @@ def test_the_image_inspects_unpacks_and_runs(small: Path, tmp_path: Path) -> Non
     config = _blob(layout, manifest["config"]["digest"])["config"]
     assert config["Entrypoint"] == ["/bin/busybox", "echo", "hello"]
     assert (config["User"], config["WorkingDir"]) == ("app", "/work")
-    assert "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in config["Env"]
+    assert "PATH=/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin" in config["Env"]
 
     bundle = tmp_path / "bundle"
     run_tool([require_tool("umoci"), "unpack", "--image", f"{layout}:{TAG}-amd64", str(bundle)])

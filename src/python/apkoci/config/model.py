@@ -314,15 +314,17 @@ class ImageConfiguration:
     certificates: Optional[Certificates] = yaml_key("certificates", default=None)
 
 
-# apko sets this environment when a configuration sets none at all (pkg/build/oci: an image config's
-# Env); a configuration that sets any variable gets exactly its own.
+# The variables apko's images get unless the configuration sets them itself: each is added when its
+# name is absent (images apko builds today show both beside the configuration's own variables).
 DEFAULT_IMAGE_ENVIRONMENT: StringMap = (
-    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin"),
     ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
 )
 
 
 def image_environment(config: ImageConfiguration) -> Tuple[str, ...]:
-    """The ``Env`` of the image's OCI config: ``NAME=value`` sorted, or apko's default if unset."""
-    pairs = config.environment or DEFAULT_IMAGE_ENVIRONMENT
-    return tuple(sorted(f"{name}={value}" for name, value in pairs))
+    """The ``Env`` of the image's OCI config: ``NAME=value`` sorted, apko's defaults added for
+    the names the configuration leaves unset."""
+    pairs = dict(DEFAULT_IMAGE_ENVIRONMENT)
+    pairs.update(config.environment)
+    return tuple(sorted(f"{name}={value}" for name, value in pairs.items()))

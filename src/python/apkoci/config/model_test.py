@@ -73,13 +73,17 @@ def test_all_archs_is_apkos_list_in_its_order() -> None:
     )  # ppc64le, riscv64, s390x are spelt alike
 
 
-def test_image_environment_defaults_only_when_nothing_is_set() -> None:
+def test_image_environment_adds_defaults_for_unset_names() -> None:
     assert image_environment(ImageConfiguration()) == (
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin",
         "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
     )
-    config = ImageConfiguration(environment=(("TZ", "UTC"), ("HOME", "/root")))
-    assert image_environment(config) == ("HOME=/root", "TZ=UTC")
+    config = ImageConfiguration(environment=(("PATH", "/bin"), ("TZ", "UTC")))
+    assert image_environment(config) == (
+        "PATH=/bin",
+        "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+        "TZ=UTC",
+    )
 
 
 def yaml_keys(cls) -> list:
