@@ -1,4 +1,5 @@
-"""The apkoci Pants backend: `apko_image` targets, built into OCI images from APK packages.
+"""The apkoci Pants backend: `apko_image` targets, built into OCI images from APK packages, and
+`apk_package`/`apk_repository` targets, first-party APKs the images can install.
 
 Enable it with `backend_packages = ["apkoci_pants"]` in pants.toml.
 """
@@ -6,12 +7,13 @@ Enable it with `backend_packages = ["apkoci_pants"]` in pants.toml.
 from __future__ import annotations
 
 from apkoci_pants import subsystems, tailor
-from apkoci_pants.rules import config, engine, fetch, image, layer, lock, package
+from apkoci_pants.apk_targets import ApkPackageTarget, ApkRepositoryTarget
+from apkoci_pants.rules import apk, config, engine, fetch, image, layer, lock, package
 from apkoci_pants.target_types import ApkoImageTarget
 
 
 def target_types():
-    return [ApkoImageTarget]
+    return [ApkoImageTarget, ApkPackageTarget, ApkRepositoryTarget]
 
 
 def rules():
@@ -25,4 +27,5 @@ def rules():
         *layer.rules(),
         *image.rules(),
         *package.rules(),
+        *apk.rules(),
     ]

@@ -266,6 +266,9 @@ class ApkoImageDependenciesField(Dependencies):
 
         A dependency goes to the image's root (`/`) unless `layers` gives it another folder.
         Targets listed in `layers` need not be repeated here.
+
+        An `apk_repository` dependency is no layer: it is a repository the configuration
+        installs from (see `{bin_name()} help apk_repository`).
         """
     )
 

@@ -4,7 +4,9 @@ The engine runs in the configuration's folder, as `apko build apko.yaml` would, 
 path in it keeps its meaning: `include` relative to the including file, keyring keys and local
 repositories relative to the configuration's folder. The files those paths name are found here, by
 reading just those keys of the YAML, and put in the sandbox from the workspace; nothing outside
-the build root is reachable, so absolute paths and paths leaving the build root are errors.
+the build root is reachable, so absolute paths and paths leaving the build root are errors. A local
+repository whose folder is that of an `apk_repository` the image depends on is built instead of
+read (see apk.py).
 
 Options that change what an image resolves to (`[apkoci].extra_repositories` / `extra_keyring`,
 the target's `archs`) go into a small wrapper configuration that includes the user's; the
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import yaml  # pants: no-infer-dep (PyYAML comes with pantsbuild.pants)
+from apkoci_pants.rules.apk import LocalRepositories, LocalRepositoriesRequest
 from apkoci_pants.subsystems import ApkociSubsystem, ApkoImageError
 from apkoci_pants.target_types import ApkoImageConfigField
 from pants.engine.addresses import Address
@@ -157,7 +160,8 @@ class StagedConfig:
     `directory` is the configuration's folder, the engine's working directory; `config_name` is
     the file to pass it (the wrapper, if any), relative to `directory`. `files` are the build-root
     paths of the configuration files in apko's checksum order, and `checksum` is that checksum.
-    `keyring` and `repositories` are the local keys and repository folders they name.
+    `keyring` and `repositories` are the local keys and repository folders they name;
+    `repository_targets` the `apk_repository` dependencies that were built for some of them.
     """
 
     address: Address
@@ -171,6 +175,7 @@ class StagedConfig:
     keyring_digest: Digest
     repositories: Tuple[str, ...]
     repositories_digest: Digest
+    repository_targets: Tuple[Address, ...] = ()
 
     @property
     def user_files(self) -> Tuple[str, ...]:
@@ -248,7 +253,7 @@ async def stage_config(request: StagedConfigRequest, apkoci: ApkociSubsystem) ->
         config_name = WRAPPER_PREFIX + config_name
         file_contents.insert(0, FileContent(posixpath.join(directory, config_name), wrapper))
 
-    config_digest, keyring_digest, repositories_digest = await MultiGet(
+    config_digest, keyring_digest, local_repositories = await MultiGet(
         Get(Digest, CreateDigest(file_contents)),
         Get(
             Digest,
@@ -259,15 +264,8 @@ async def stage_config(request: StagedConfigRequest, apkoci: ApkociSubsystem) ->
                 description_of_origin=f"the keyring of {request.address}",
             ),
         ),
-        Get(
-            Digest,
-            PathGlobs(
-                [f"{repo}/**" for repo in repositories],
-                glob_match_error_behavior=GlobMatchErrorBehavior.error,
-                conjunction=GlobExpansionConjunction.all_match,
-                description_of_origin=f"the local repositories of {request.address}",
-            ),
-        ),
+        # Read from the workspace, or built: an `apk_repository` the image depends on.
+        Get(LocalRepositories, LocalRepositoriesRequest(request.address, repositories)),
     )
     return StagedConfig(
         address=request.address,
@@ -280,7 +278,8 @@ async def stage_config(request: StagedConfigRequest, apkoci: ApkociSubsystem) ->
         keyring=keyring,
         keyring_digest=keyring_digest,
         repositories=repositories,
-        repositories_digest=repositories_digest,
+        repositories_digest=local_repositories.digest,
+        repository_targets=local_repositories.targets,
     )
 
 

@@ -2,8 +2,9 @@
 
 A package the lock pins (apkoci's sha256 and size) is one `DownloadFile`: Pants checks it, caches
 it, and downloads it once for every image and arch that uses it. A package of a local repository
-is read from the workspace. Only a lock that pins nothing (written by apko itself) needs the
-engine's `fetch` step, which downloads and checks against the lock's APK checksums.
+is taken from the image's staged repositories (workspace folders, or `apk_repository` targets
+built there). Only a lock that pins nothing (written by apko itself) needs the engine's `fetch`
+step, which downloads and checks against the lock's APK checksums.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from apkoci_pants.rules.lock import CheckedLock, regenerate_command
 from apkoci_pants.rules.lockfile import LockfileError, Pin
 from pants.engine.addresses import Address
 from pants.engine.fs import (
+    EMPTY_DIGEST,
     AddPrefix,
     Digest,
+    DigestSubset,
     DownloadFile,
     FileDigest,
-    GlobMatchErrorBehavior,
     MergeDigests,
     PathGlobs,
     RemovePrefix,
@@ -125,24 +127,40 @@ async def fetch_arch_packages(request: ArchPackagesRequest) -> ArchPackages:
         Get(Digest, PinnedDownload, _pinned(p.url, p.pin, request.lock, staged.address))
         for p in remote
     )
-    local_files = await MultiGet(
-        Get(
-            Digest,
-            PathGlobs(
-                [
-                    workspace_path(
-                        p.url,
-                        staged.directory,
-                        f"The url of {p.filename} in {request.lock.lock.path}",
-                    )
-                ],
-                glob_match_error_behavior=GlobMatchErrorBehavior.error,
-                description_of_origin=f"the lock file {request.lock.lock.path} of {staged.address}",
-            ),
+    # Local packages come from the staged repositories: workspace folders or built ones.
+    local_paths = [
+        workspace_path(
+            p.url, staged.directory, f"The url of {p.filename} in {request.lock.lock.path}"
         )
         for p in local
+    ]
+    local_files = await MultiGet(
+        Get(Digest, DigestSubset(staged.repositories_digest, PathGlobs([path])))
+        for path in local_paths
     )
+    missing = [path for path, digest in zip(local_paths, local_files) if digest == EMPTY_DIGEST]
+    if missing:
+        raise LockfileError(
+            f"The lock file {request.lock.lock.path} of {staged.address} names "
+            f"{', '.join(missing)}, which the configuration's local repositories do not hold "
+            f"(any more): lock again with `{regenerate_command(staged.address)}`."
+        )
     files = await single_files([*downloads, *local_files])
+    # A local package rebuilt since the lock (an edited `apk_package`) is caught here, by the
+    # pin, with the command that fixes it.
+    changed = [
+        path
+        for path, package, entry in zip(local_paths, local, files[len(remote) :])
+        if package.pin is not None
+        and (entry.file_digest.fingerprint, entry.file_digest.serialized_bytes_length)
+        != (package.pin.sha256, package.pin.size)
+    ]
+    if changed:
+        raise LockfileError(
+            f"{', '.join(changed)} changed since {request.lock.lock.path} was written (its "
+            f"sha256 or size differs from the lock's): lock again with "
+            f"`{regenerate_command(staged.address)}`."
+        )
     names = [p.filename for p in (*remote, *local)]
     digest = await place_files(list(zip(files, names)), PACKAGES_FOLDER, what)
     return ArchPackages(arch, len(packages), digest)

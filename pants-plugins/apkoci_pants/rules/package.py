@@ -230,7 +230,12 @@ async def package_apko_image(
     }
     layer_sources = [
         *placed.items(),
-        *((dependency, ROOT) for dependency in sorted(dependencies) if dependency not in placed),
+        *(
+            (dependency, ROOT)
+            for dependency in sorted(dependencies)
+            # An `apk_repository` is where packages come from, not a layer.
+            if dependency not in placed and dependency not in staged.repository_targets
+        ),
     ]
 
     split, keyring = await MultiGet(
