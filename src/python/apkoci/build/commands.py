@@ -30,7 +30,7 @@ from apkoci.config import Arch, format_configuration, load_configuration
 
 # The lock's own way to load the keyring and the repositories a configuration resolves from, so
 # that show-packages shows exactly what `apkoci lock` would pin.
-from apkoci.lock.lock import _load_keyring, _resolution_sources
+from apkoci.lock.lock import load_keyring, resolution_sources
 
 SBOM_FORMATS = ("spdx", "cyclonedx")
 
@@ -207,8 +207,8 @@ def resolve_configuration(
     from the indexes only (no package is read)."""
     config = load_configuration(config_path, include_paths)
     base_dir = Path(os.path.abspath(config_path)).parent
-    keyring = _load_keyring(config.contents.keyring, base_dir, timeout)
-    sources = _resolution_sources(config.contents, base_dir)
+    keyring = load_keyring(config.contents.keyring, base_dir, timeout)
+    sources = resolution_sources(config.contents, base_dir)
     result = []
     for arch in target_archs(archs, config.archs):
         indexes = [

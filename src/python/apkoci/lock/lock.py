@@ -34,12 +34,13 @@ A lock is *stale* when its configuration changed: :func:`check_fresh` compares t
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import os
 import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from apkoci.apk.index import Package
 from apkoci.apk.repository import (
@@ -123,12 +124,24 @@ def _lock_repository(spelling: str, arch: Arch) -> LockRepository:
     )
 
 
-def _lock_keyring(entries: Sequence[KeyringEntry]) -> Tuple[LockKeyring, ...]:
-    keys = [
-        LockKeyring(name=_strip_scheme(without_credentials(e.uri)), url=without_credentials(e.uri))
-        for e in entries
-        if not e.is_inline
-    ]
+def _lock_keyring(
+    entries: Sequence[KeyringEntry], remote_keys: Mapping[str, bytes]
+) -> Tuple[LockKeyring, ...]:
+    """The lock's keyring; ``remote_keys`` (URL -> the bytes fetched) pins each remote key."""
+    keys = []
+    for entry in entries:
+        if entry.is_inline:
+            continue
+        url = without_credentials(entry.uri)
+        fetched = remote_keys.get(entry.uri)
+        keys.append(
+            LockKeyring(
+                name=_strip_scheme(url),
+                url=url,
+                sha256=hashlib.sha256(fetched).hexdigest() if fetched is not None else None,
+                size=len(fetched) if fetched is not None else None,
+            )
+        )
     return tuple(sorted(keys, key=lambda key: key.name))  # apko sorts by name (stable)
 
 
@@ -153,7 +166,13 @@ def _archs(
     return tuple(result)
 
 
-def _load_keyring(entries: Sequence[KeyringEntry], base_dir: Path, timeout: float) -> Keyring:
+def load_keyring(
+    entries: Sequence[KeyringEntry],
+    base_dir: Path,
+    timeout: float,
+    remote_keys: Optional[Dict[str, bytes]] = None,
+) -> Keyring:
+    """The keyring of ``entries``; the bytes of each remote key go into ``remote_keys`` (by URL)."""
     keyring = Keyring()
     for entry in entries:
         if entry.is_inline:
@@ -161,6 +180,8 @@ def _load_keyring(entries: Sequence[KeyringEntry], base_dir: Path, timeout: floa
         elif is_remote(entry.uri):
             name = urllib.parse.urlsplit(entry.uri).path.rstrip("/").rpartition("/")[2]
             data = fetch_url(entry.uri, timeout=timeout, limit=1024 * 1024)
+            if remote_keys is not None:
+                remote_keys[entry.uri] = data
             part = Keyring.from_files({name or "key.rsa.pub": data})
         else:
             part = Keyring.from_paths([local_path(entry.uri, base_dir)])
@@ -176,7 +197,7 @@ class _Source:
     repository: Repository
 
 
-def _resolution_sources(contents: Contents, base_dir: Path) -> Tuple[_Source, ...]:
+def resolution_sources(contents: Contents, base_dir: Path) -> Tuple[_Source, ...]:
     sources: List[_Source] = []
     seen = set()
     for spelling in sorted(set(contents.build_repositories + contents.repositories)):
@@ -276,8 +297,9 @@ def lock_configuration(
     base_dir = Path(os.path.dirname(os.path.abspath(config_path)))
     contents = config.contents
     targets = _archs(archs, config.archs)
-    keyring = _load_keyring(contents.keyring, base_dir, timeout)
-    sources = _resolution_sources(contents, base_dir)
+    remote_keys: Dict[str, bytes] = {}
+    keyring = load_keyring(contents.keyring, base_dir, timeout, remote_keys)
+    sources = resolution_sources(contents, base_dir)
     world = sorted({spec.text for spec in contents.packages})
 
     packages: List[LockedPackage] = []
@@ -317,7 +339,7 @@ def lock_configuration(
             name=config_name if config_name is not None else str(config_path), checksum=checksum
         ),
         contents=LockContents(
-            keyring=_lock_keyring(contents.keyring),
+            keyring=_lock_keyring(contents.keyring, remote_keys),
             build_repositories=tuple(build_repositories),
             runtime_repositories=tuple(runtime_repositories),
             repositories=tuple(repositories),

@@ -111,6 +111,19 @@ def test_locks_over_http_and_never_writes_credentials(apko_cli: Path, tmp_path: 
     assert "s3cret" not in text and "robot" not in text
 
 
+def test_a_remote_key_is_pinned_by_sha256_and_size(apko_cli: Path, tmp_path: Path):
+    with serve_directory(apko_cli / "packages") as base:
+        lock = lock_configuration(_config(tmp_path, base, f"{base}/melange.rsa.pub"))
+    key = (apko_cli / "packages" / "melange.rsa.pub").read_bytes()
+    (locked,) = lock.contents.keyring
+    assert locked.url == f"{base}/melange.rsa.pub"
+    assert (locked.sha256, locked.size) == (hashlib.sha256(key).hexdigest(), len(key))
+    assert parse_lock(format_lock(lock)).contents.keyring == (locked,)
+    # A local key needs no pin: the build reads it from the repository.
+    local = lock_configuration(_config(tmp_path, str(apko_cli / "packages"), str(apko_cli / "melange.rsa.pub")))
+    assert (local.contents.keyring[0].sha256, local.contents.keyring[0].size) == (None, None)
+
+
 def test_a_package_that_does_not_match_its_index_is_not_locked(apko_cli: Path, tmp_path: Path):
     repository = tmp_path / "packages"
     shutil.copytree(apko_cli / "packages", repository)

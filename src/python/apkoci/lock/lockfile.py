@@ -96,10 +96,16 @@ class LockConfig:
 @dataclass(frozen=True)
 class LockKeyring:
     """A ``contents.keyring`` entry: ``url`` as written in the configuration, ``name`` the same
-    without ``https://`` or ``http://``."""
+    without ``https://`` or ``http://``.
+
+    A remote key also carries our extension, its ``sha256`` and ``size``, so that a build can
+    download it pinned (as it downloads packages) instead of trusting whatever the URL serves.
+    """
 
     name: str
     url: str
+    sha256: Optional[str] = None
+    size: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,13 @@ def _package_data(package: LockedPackage) -> Dict[str, Any]:
     return data
 
 
+def _keyring_data(key: LockKeyring) -> Dict[str, Any]:
+    data: Dict[str, Any] = {"name": key.name, "url": key.url}
+    if key.sha256 is not None and key.size is not None:
+        data[EXTENSION_KEY] = {"sha256": key.sha256, "size": key.size}
+    return data
+
+
 def _repository_data(repository: LockRepository) -> Dict[str, Any]:
     return {
         "name": repository.name,
@@ -292,7 +305,7 @@ def lock_data(lock: Lock) -> Dict[str, Any]:
             config["checksum"] = lock.config.checksum
         data["config"] = config
     data["contents"] = {
-        "keyring": [{"name": key.name, "url": key.url} for key in contents.keyring],
+        "keyring": [_keyring_data(key) for key in contents.keyring],
         "build_repositories": [_repository_data(r) for r in contents.build_repositories],
         "runtime_repositories": [_repository_data(r) for r in contents.runtime_repositories],
         "repositories": [_repository_data(r) for r in contents.repositories],
@@ -481,8 +494,12 @@ def _read_repository(reader: _Reader, value: Any, field: str) -> LockRepository:
 
 def _read_keyring(reader: _Reader, value: Any, field: str) -> LockKeyring:
     mapping = reader.mapping(value, field)
+    sha256, size = _read_extension(reader, mapping.get(EXTENSION_KEY), f"{field}.{EXTENSION_KEY}")
     return LockKeyring(
-        name=reader.string(mapping, "name", field), url=reader.string(mapping, "url", field)
+        name=reader.string(mapping, "name", field),
+        url=reader.string(mapping, "url", field),
+        sha256=sha256,
+        size=size,
     )
 
 
