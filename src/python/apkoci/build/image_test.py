@@ -35,7 +35,12 @@ def test_container_config_follows_apko(tmp_path: Path) -> None:
     assert container.entrypoint == ("/usr/bin/app", "--name", "two words")
     assert container.cmd == ("serve", "--port", "8080")
     # A configuration that sets an environment gets exactly it (apkoci.config.image_environment).
-    assert container.env == (("LANG", "C.UTF-8"),)
+    # apko's defaults join the configuration's own variables.
+    assert container.env == (
+        ("LANG", "C.UTF-8"),
+        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin"),
+        ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+    )
     assert (container.user, container.working_dir, container.stop_signal) == (
         "65532",
         "/app",

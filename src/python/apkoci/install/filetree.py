@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import shutil
 import tempfile
 from collections import deque
@@ -47,7 +46,18 @@ from typing import (
 )
 
 from apkoci.errors import ApkociError
-from apkoci.oci.layer import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Entry
+from apkoci.oci.layer import (
+    BLOCK,
+    CHAR,
+    DIR,
+    FIFO,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    Entry,
+    is_normal_path,
+    member_order_key,
+)
 
 Xattrs = Tuple[Tuple[str, bytes], ...]
 XattrsInput = Union[Mapping[str, bytes], Iterable[Tuple[str, bytes]]]
@@ -56,8 +66,6 @@ _CHUNK = 1 << 20
 _MAX_SYMLINK_HOPS = 40  # Linux gives up (ELOOP) after this many symlinks in one lookup
 _MAX_MODE = 0o7777
 _SPECIAL_KINDS = (CHAR, BLOCK, FIFO)
-# An empty, "." or ".." component: what normalize_path has to take out (or refuse).
-_UNUSUAL_COMPONENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 
 
 class FileTreeError(ApkociError):
@@ -157,20 +165,14 @@ def normalize_path(path: str) -> str:
     """
     if not isinstance(path, str) or "\0" in path:
         raise FileTreeError(f"invalid path {path!r}: a path is a string without NUL characters")
-    if not _UNUSUAL_COMPONENT.search(path):
-        return path  # already normal, as nearly every path is
+    if is_normal_path(path):
+        return path  # as nearly every path is
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise FileTreeError(
             f"invalid path {path!r}: '..' is not allowed; name the path from the root"
         )
     return "/".join(parts)
-
-
-def _sort_key(path: str) -> Tuple[bytes, ...]:
-    # The layer writer's order: component by component in byte order, so a directory's whole subtree
-    # follows it directly.
-    return tuple(part.encode("utf-8", "surrogateescape") for part in path.split("/"))
 
 
 def _checked_mode(mode: int, path: str) -> int:
@@ -235,7 +237,7 @@ class FileTree:
 
     def paths(self) -> List[str]:
         """Every path of the tree, parents first (the layer order)."""
-        return sorted(self._nodes, key=_sort_key)
+        return sorted(self._nodes, key=member_order_key)
 
     def resolve(self, path: str, follow_symlinks: bool = True) -> str:
         """The path ``path`` names once symlinks in its parents (and, with ``follow_symlinks``, in
@@ -624,7 +626,7 @@ class FileTree:
         prefix = resolved + "/" if resolved else ""
         return sorted(
             (path for path in self._nodes if path.startswith(prefix) and path != resolved),
-            key=_sort_key,
+            key=member_order_key,
         )
 
     def _targets(self, path: str, recursive: bool) -> List[_Inode]:

@@ -20,8 +20,9 @@ bytes and the chosen ``mtime``:
 
 The tar is streamed: it is cut into fixed-size blocks, hashed (the ``diff_id``), compressed and
 hashed again (the blob ``digest``) on the way to disk, so memory stays at a few blocks whatever the
-layer size. gzip is compressed in parallel the way pigz does it (see :class:`_ParallelGzip`); zstd uses the
-``zstandard`` library's multi-threaded mode, whose output does not depend on the number of threads.
+layer size. gzip is compressed in parallel the way pigz does it (see :class:`_ParallelGzip`); zstd
+uses the ``zstandard`` library's multi-threaded mode, whose output does not depend on the number of
+threads.
 
 Blob bytes are reproducible for the same inputs and the same zlib / libzstd versions; a different
 compression library may emit different (equally valid) bytes, and then a different digest.
@@ -35,6 +36,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import re
 import struct
 import zlib
 from collections import deque
@@ -95,6 +97,7 @@ DEFAULT_BLOCK_SIZE = (
 )  # The unit of parallel gzip compression; part of what defines the output.
 
 _TAR_BLOCK = 512
+_NUMBER_FIELDS = ("mode", "uid", "gid", "size", "devmajor", "devminor")
 _READ_SIZE = 1 << 20
 _MAX_MODE = 0o7777
 _XattrsInput = Union[Mapping[str, bytes], Iterable[Tuple[str, bytes]]]
@@ -105,8 +108,20 @@ def _fs_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+# An empty, "." or ".." component (a leading, trailing or doubled "/" makes an empty one).
+_UNUSUAL_COMPONENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
+
+
+def is_normal_path(path: str) -> bool:
+    """Whether ``path`` is a layer path as it stands: relative, without NUL and without empty, ``.``
+    or ``..`` components (``usr/bin/sh``, but not ``/usr``, ``usr/``, ``usr//bin`` or ``a/..``)."""
+    return "\0" not in path and not _UNUSUAL_COMPONENT.search(path)
+
+
 def _path_problem(path: object) -> Optional[str]:
     """Why ``path`` is not a valid layer path, or None when it is."""
+    if isinstance(path, str) and is_normal_path(path):
+        return None  # the common case, checked at C speed; the rest says what is wrong
     if not isinstance(path, str) or not path:
         return "must be a non-empty string"
     if path.startswith("/"):
@@ -179,17 +194,19 @@ class Entry:
         where = f"layer entry {self.path!r}"
         if self.kind not in _TYPEFLAGS:
             raise LayerError(f"{where}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        for name in ("mode", "uid", "gid", "size", "devmajor", "devminor"):
+        for name in _NUMBER_FIELDS:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            is_int = type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+            if not is_int or value < 0:
                 raise LayerError(f"{where}: {name} must be a non-negative integer, got {value!r}")
         if self.mode > _MAX_MODE:
             raise LayerError(
                 f"{where}: mode {oct(self.mode)} has bits beyond 0o7777; give permission bits only "
                 "(the file type is the entry's kind)"
             )
-        object.__setattr__(self, "xattrs", _normalize_xattrs(self.path, self.xattrs))
-        if self.source is not None:
+        if self.xattrs != ():  # most entries have none: nothing to normalize
+            object.__setattr__(self, "xattrs", _normalize_xattrs(self.path, self.xattrs))
+        if self.source is not None and type(self.source) is not str:
             object.__setattr__(self, "source", os.fspath(self.source))
         self._check_kind_fields(where)
 
@@ -222,7 +239,9 @@ class Entry:
             raise LayerError(
                 f"{where}: only a symlink or hardlink has a linkname (this is a {self.kind})"
             )
-        if self.kind not in (CHAR, BLOCK) and (self.devmajor or self.devminor):
+        if not (self.devmajor or self.devminor):
+            return
+        if self.kind not in (CHAR, BLOCK):
             raise LayerError(f"{where}: only char and block devices have device numbers")
         for name in ("devmajor", "devminor"):
             if not _fits_octal(getattr(self, name), 8):
@@ -311,10 +330,13 @@ class Layer:
 # Ordering and validating the members of a tree.
 
 
-def _sort_key(path: str) -> Tuple[bytes, ...]:
-    # Component-wise byte order: a directory's whole subtree follows it directly, as in a lexical
-    # directory walk.
-    return tuple(_fs_bytes(part) for part in path.split("/"))
+def member_order_key(path: str) -> bytes:
+    """The key layer members are sorted by: their paths component by component in byte order, so
+    that a directory's whole subtree follows it directly, as in a lexical directory walk (``usr``,
+    ``usr/bin``, ``usr-local``)."""
+    # Comparing the paths as bytes with "/" made the lowest byte gives exactly that order
+    # (components never hold NUL), without splitting them.
+    return _fs_bytes(path).replace(b"/", b"\0")
 
 
 def _final_hardlink_target(entry: Entry, by_path: Mapping[str, Entry]) -> Entry:
@@ -352,7 +374,7 @@ def _regroup_hardlinks(by_path: Dict[str, Entry]) -> None:
             groups.setdefault(_final_hardlink_target(entry, by_path).path, []).append(entry.path)
     for target_path, link_paths in groups.items():
         target = by_path[target_path]
-        names = sorted([target_path, *link_paths], key=_sort_key)
+        names = sorted([target_path, *link_paths], key=member_order_key)
         carrier = names[0]
         by_path[carrier] = dataclasses.replace(target, path=carrier)
         for name in names[1:]:
@@ -390,7 +412,7 @@ def plan_members(entries: Iterable[Entry]) -> List[Entry]:
                 "not a directory"
             )
     _regroup_hardlinks(by_path)
-    return sorted(by_path.values(), key=lambda entry: _sort_key(entry.path))
+    return sorted(by_path.values(), key=lambda entry: member_order_key(entry.path))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,7 +422,8 @@ def plan_members(entries: Iterable[Entry]) -> List[Entry]:
 class _Writable(Protocol):
     """What the tar writer writes into: anything with ``write(bytes)``."""
 
-    def write(self, data: bytes) -> object: ...
+    def write(self, data: bytes) -> object:
+        ...
 
 
 def _fits_octal(value: int, width: int) -> bool:
@@ -408,8 +431,22 @@ def _fits_octal(value: int, width: int) -> bool:
     return value < 8 ** (width - 1)
 
 
-def _octal(value: int, width: int) -> bytes:
-    return b"%0*o\0" % (width - 1, value)
+# The ustar header fields in order (POSIX.1-1988): name, mode, uid, gid, size, mtime, checksum,
+# typeflag, linkname, magic and version, uname, gname, devmajor, devminor, prefix, 12 bytes unused.
+# struct pads each field with NULs (and would cut a longer value, which callers never give).
+_USTAR_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
+_CHECKSUM_FIELD = slice(148, 156)
+_MAX_OCTAL_8 = 8**7  # what a numeric field of 8 bytes holds: 7 octal digits and a NUL
+_MAX_OCTAL_12 = 8**11
+
+
+def _byte_sum(block: bytes) -> int:
+    """The sum of a 512-byte block's bytes, as the tar checksum wants it, at C speed.
+
+    adler32's low half is 1 + the sum of the bytes modulo 65521; a 256-byte half sums to at most
+    65280, so the modulo never bites and two halves give the exact sum.
+    """
+    return (zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF) - 2
 
 
 def _ustar_header(
@@ -426,30 +463,25 @@ def _ustar_header(
     devmajor: int = 0,
     devminor: int = 0,
 ) -> bytes:
-    header = bytearray(
-        b"".join(
-            (
-                name[:100].ljust(100, b"\0"),
-                _octal(mode, 8),
-                _octal(uid, 8),
-                _octal(gid, 8),
-                _octal(size, 12),
-                _octal(mtime, 12),
-                b" " * 8,  # the checksum is computed with its own field as spaces
-                typeflag,
-                linkname[:100].ljust(100, b"\0"),
-                b"ustar\x0000",
-                b"\0" * 32,  # uname: empty, owners are numeric
-                b"\0" * 32,  # gname
-                _octal(devmajor, 8),
-                _octal(devminor, 8),
-                prefix.ljust(155, b"\0"),
-                b"\0" * 12,
-            )
-        )
+    header = _USTAR_FIELDS.pack(
+        name,
+        b"%07o\0" % mode,
+        b"%07o\0" % uid,
+        b"%07o\0" % gid,
+        b"%011o\0" % size,
+        b"%011o\0" % mtime,
+        b" " * 8,  # the checksum is computed with its own field as spaces
+        typeflag,
+        linkname,
+        b"ustar\x0000",
+        b"",  # uname: empty, owners are numeric
+        b"",  # gname
+        b"%07o\0" % devmajor,
+        b"%07o\0" % devminor,
+        prefix,
     )
-    header[148:156] = b"%06o\0 " % sum(header)
-    return bytes(header)
+    checksum = b"%06o\0 " % _byte_sum(header)
+    return header[: _CHECKSUM_FIELD.start] + checksum + header[_CHECKSUM_FIELD.stop :]
 
 
 def _split_ustar_name(name: bytes) -> Optional[Tuple[bytes, bytes]]:
@@ -490,26 +522,25 @@ def member_header(entry: Entry, mtime: int) -> bytes:
         split = (name[:100], b"")
     if not (linkname.isascii() and len(linkname) <= 100):
         records.append(_pax_record(b"linkpath", linkname))
-    numbers = {}
-    for key, value, width in (
-        ("uid", entry.uid, 8),
-        ("gid", entry.gid, 8),
-        ("size", entry.size, 12),
-    ):
-        if _fits_octal(value, width):
-            numbers[key] = value
-        else:
-            records.append(_pax_record(key.encode("ascii"), str(value).encode("ascii")))
-            numbers[key] = 0
+    uid, gid, size = entry.uid, entry.gid, entry.size
+    if uid >= _MAX_OCTAL_8 or gid >= _MAX_OCTAL_8 or size >= _MAX_OCTAL_12:  # rare: say it in PAX
+        numbers = {}
+        for key, value, width in (("uid", uid, 8), ("gid", gid, 8), ("size", size, 12)):
+            if _fits_octal(value, width):
+                numbers[key] = value
+            else:
+                records.append(_pax_record(key.encode("ascii"), str(value).encode("ascii")))
+                numbers[key] = 0
+        uid, gid, size = numbers["uid"], numbers["gid"], numbers["size"]
     for xattr_name, xattr_value in entry.xattrs:
         records.append(_pax_record(b"SCHILY.xattr." + _fs_bytes(xattr_name), xattr_value))
     header = _ustar_header(
         split[0],
         split[1],
         mode=entry.mode,
-        uid=numbers["uid"],
-        gid=numbers["gid"],
-        size=numbers["size"],
+        uid=uid,
+        gid=gid,
+        size=size,
         mtime=mtime,
         typeflag=_TYPEFLAGS[entry.kind],
         linkname=linkname,
@@ -550,8 +581,11 @@ def _write_file_content(entry: Entry, out: "_Writable") -> None:
         out.write(entry.data)
     elif entry.source is not None:
         try:
-            with open(entry.source, "rb") as source:
-                size_now = os.fstat(source.fileno()).st_size
+            # Plain descriptor reads: a layer opens one file per member, and a buffered file
+            # object would only add its own cost (and a copy) to each.
+            descriptor = os.open(entry.source, os.O_RDONLY)
+            try:
+                size_now = os.fstat(descriptor).st_size
                 if size_now != entry.size:
                     raise LayerError(
                         f"layer entry {entry.path!r}: source {entry.source!r} is {size_now} bytes, "
@@ -559,7 +593,7 @@ def _write_file_content(entry: Entry, out: "_Writable") -> None:
                     )
                 remaining = entry.size
                 while remaining:
-                    chunk = source.read(min(_READ_SIZE, remaining))
+                    chunk = os.read(descriptor, min(_READ_SIZE, remaining))
                     if not chunk:
                         raise LayerError(
                             f"layer entry {entry.path!r}: source {entry.source!r} shrank "
@@ -567,6 +601,8 @@ def _write_file_content(entry: Entry, out: "_Writable") -> None:
                         )
                     out.write(chunk)
                     remaining -= len(chunk)
+            finally:
+                os.close(descriptor)
         except OSError as error:
             raise LayerError(
                 f"layer entry {entry.path!r}: cannot read source {entry.source!r}: {error}"
