@@ -14,8 +14,10 @@ commands:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 from apkoci.apk.repository import Repository, RepositoryIndex, load_index
 from apkoci.apk.signature import Keyring
@@ -31,6 +33,20 @@ def _load_indexes(
         load_index(Repository.parse(spelling), arch, keyring, allow_untrusted=allow_untrusted)
         for spelling in repositories
     ]
+
+
+@contextlib.contextmanager
+def _without_cyclic_garbage_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector: reading an index allocates tens of thousands of
+    objects, and each collection would walk them again to find no cycle to free (a few percent
+    of a resolve's time); reference counting frees what the resolve is done with all the same."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _resolution_as_json(resolution: Resolution) -> str:
@@ -53,8 +69,9 @@ def _resolution_as_json(resolution: Resolution) -> str:
 
 
 def _resolve_command(args: argparse.Namespace) -> int:
-    indexes = _load_indexes(args.repository, args.keyring, args.arch, args.allow_untrusted)
-    resolution = resolve(args.world, indexes, arch=args.arch)
+    with _without_cyclic_garbage_collection():
+        indexes = _load_indexes(args.repository, args.keyring, args.arch, args.allow_untrusted)
+        resolution = resolve(args.world, indexes, arch=args.arch)
     if args.json:
         print(_resolution_as_json(resolution))
     else:

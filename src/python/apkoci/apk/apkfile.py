@@ -25,16 +25,15 @@ goes. Nothing holds the data member in memory.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import itertools
 import os
-import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (
     IO,
+    TYPE_CHECKING,
     BinaryIO,
     Callable,
     Dict,
@@ -53,10 +52,14 @@ from apkoci.apk.signature import (
     Keyring,
     Signature,
     is_signature_member,
+    new_digest,
     signature_from_member,
     verify_signatures,
 )
 from apkoci.errors import ApkociError
+
+if TYPE_CHECKING:
+    import tarfile
 
 # The PAX record apk-tools (and melange) store each regular file's hex SHA-1 in.
 PAX_CHECKSUM_SHA1 = "APK-TOOLS.checksum.SHA1"
@@ -100,12 +103,15 @@ def control_checksum(control_member: bytes, kind: str = "Q1") -> str:
     digest_names = {"Q1": "sha1", "Q2": "sha256"}
     if kind not in digest_names:
         raise ValueError(f"unknown checksum kind {kind!r}: use Q1 or Q2")
-    digest = hashlib.new(digest_names[kind], control_member).digest()
-    return kind + base64.b64encode(digest).decode("ascii")
+    digest = new_digest(digest_names[kind])
+    digest.update(control_member)
+    return kind + base64.b64encode(digest.digest()).decode("ascii")
 
 
 def data_hash(data_member_chunks: Iterable[bytes]) -> str:
     """The ``datahash`` of ``.PKGINFO``: hex SHA-256 of the compressed data member."""
+    import hashlib  # (here: OpenSSL's SHA-256 is the fast one for data members of many MiB)
+
     hasher = hashlib.sha256()
     for chunk in data_member_chunks:
         hasher.update(chunk)
@@ -193,22 +199,45 @@ class _GzipMemberStream(io.RawIOBase):
 def _read_member(
     raw: BinaryIO, pending: bytes, offset: int, source: str
 ) -> Tuple[GzipMember, bytes]:
-    """Read one whole (small) gzip member; returns it and the input read past its end."""
-    pieces: List[bytes] = []
-    stream = _GzipMemberStream(raw, pending, pieces.append, source)
-    content = bytearray()
+    """Read one whole (small) gzip member; returns it and the input read past its end.
+
+    The member is wanted whole, so each input chunk is inflated at once (an index's member is
+    some 2 MiB), only capped at the size no signature, control or index member comes near.
+    """
+    decompressor = zlib.decompressobj(wbits=31)
+    pieces: List[bytes] = []  # the member's compressed bytes
+    output: List[bytes] = []
+    size = 0
+    data = pending
     while True:
-        chunk = stream.read(_CHUNK)
-        if not chunk:
-            break
-        content += chunk
-        if len(content) > MAX_CONTROL_BYTES:
+        if not data:
+            data = raw.read(_CHUNK)
+            if not data:
+                raise ApkFormatError(
+                    f"{source}: the file ends in the middle of a gzip member (truncated "
+                    "download?); fetch it again"
+                )
+        try:
+            chunk = decompressor.decompress(data, MAX_CONTROL_BYTES + 1 - size)
+        except zlib.error as error:
+            raise ApkFormatError(
+                f"{source}: corrupt gzip data ({error}); fetch the file again"
+            ) from None
+        output.append(chunk)
+        size += len(chunk)
+        if size > MAX_CONTROL_BYTES:
             raise ApkFormatError(
                 f"{source}: the gzip member at byte {offset} unpacks to more than "
                 f"{MAX_CONTROL_BYTES} bytes, far more than any signature or control member; "
                 "this is not an APK package or index"
             )
-    return GzipMember(offset=offset, raw=b"".join(pieces), content=bytes(content)), stream.leftover
+        if decompressor.eof:
+            rest = decompressor.unused_data
+            pieces.append(data[: len(data) - len(rest)])
+            content = b"".join(output)
+            return GzipMember(offset=offset, raw=b"".join(pieces), content=content), rest
+        pieces.append(data)  # all of it was consumed: the output cap was not reached
+        data = b""
 
 
 def _check_magic(first_bytes: bytes, source: str) -> None:
@@ -226,6 +255,11 @@ def _check_magic(first_bytes: bytes, source: str) -> None:
 
 def _tar_files(member: GzipMember, source: str) -> List[Tuple[str, bytes]]:
     """(name, content) of the regular files in a small member's tar; other entries are skipped."""
+    plain = _plain_tar_files(member.content)
+    if plain is not None:
+        return plain
+    import tarfile
+
     files: List[Tuple[str, bytes]] = []
     try:
         # Plain "r:" on the decompressed bytes: tarfile copes with cut archives (no end blocks).
@@ -238,6 +272,56 @@ def _tar_files(member: GzipMember, source: str) -> List[Tuple[str, bytes]]:
             f"{source}: the gzip member at byte {member.offset} is not a tar archive ({error})"
         ) from None
     return files
+
+
+_TAR_BLOCK = 512
+# (start, end) of a tar header's number fields: mode, uid, gid, size, mtime, checksum, devmajor,
+# devminor.
+_TAR_NUMBER_FIELDS = (
+    (100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (148, 156), (329, 337), (337, 345)
+)
+
+
+def _plain_tar_files(content: bytes) -> Optional[List[Tuple[str, bytes]]]:
+    """The files of a tar of plain regular files only, read as tarfile reads them; None for any
+    other tar, or anything unusual in one (then tarfile reads it, and judges it).
+
+    Signature, control and index members are such tars. Reading them here spares importing
+    tarfile (with shutil, bz2, lzma, ...), which costs more than reading a few headers. Headers
+    qualify with a type of 0, octal numbers, an unsigned checksum that is right, ASCII names and
+    data that is all there; the checks follow tarfile's (``TarInfo.frombuf``, ``TarFile.next``).
+    """
+    files: List[Tuple[str, bytes]] = []
+    offset, end = 0, len(content)
+    while offset < end:
+        header = content[offset : offset + _TAR_BLOCK]
+        if len(header) < _TAR_BLOCK or header[156:157] not in (b"0", b"\0"):
+            return None  # a truncated header, or another type of entry
+        if header.count(0) == _TAR_BLOCK:
+            return files if files else None  # the end-of-archive block
+        numbers = []
+        for start, stop in _TAR_NUMBER_FIELDS:
+            field = header[start:stop]
+            if field[0] in (0o200, 0o377):
+                return None  # base-256 numbers
+            try:
+                numbers.append(int(field.split(b"\0", 1)[0].decode("ascii").strip() or "0", 8))
+            except (UnicodeDecodeError, ValueError):
+                return None
+        if min(numbers) < 0 or numbers[5] != 256 + sum(header[:148]) + sum(header[156:]):
+            return None  # a negative number; a checksum only tarfile's signed variant may accept
+        name = header[:100].split(b"\0", 1)[0]
+        prefix = header[345:500].split(b"\0", 1)[0]
+        if not (name.isascii() and prefix.isascii()) or name.endswith(b"/") or not name:
+            return None
+        size = numbers[3]
+        data = offset + _TAR_BLOCK
+        offset = data + -(-size // _TAR_BLOCK) * _TAR_BLOCK
+        if offset > end:
+            return None  # the data (and its padding) is cut short
+        path = (prefix + b"/" + name if prefix else name).decode("ascii")
+        files.append((path, content[data : data + size]))
+    return files if files else None
 
 
 @dataclass(frozen=True)
@@ -525,6 +609,9 @@ class ApkFile:
         the next entry is requested. Once the last entry is passed, ``datahash`` is checked
         (ApkIntegrityError on mismatch) and so is the end of the file (nothing may follow).
         """
+        import hashlib  # (here, as in data_hash)
+        import tarfile  # (here: reading an index needs none of it, see _plain_tar_files)
+
         hasher = hashlib.sha256()
         with open(self.path, "rb") as raw:
             raw.seek(self.data_offset)

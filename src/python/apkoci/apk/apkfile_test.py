@@ -459,3 +459,97 @@ def test_apkfile_is_a_value() -> None:
     path = shared_testdata("wolfi", "replaces-0.0.1-r0.apk")
     assert read_apk(path) == read_apk(path)
     assert isinstance(read_apk(str(path)), ApkFile)
+
+
+# --- Small tars read without tarfile, checked against tarfile ------------------------------------
+# Signature, control and index members are read by apkfile's own small reader when they are plain
+# (see _plain_tar_files), and by tarfile otherwise; either way the files must be tarfile's.
+
+
+def _tarfile_files(content: bytes) -> Optional[List[Tuple[str, bytes]]]:
+    """What tarfile reads (the regular files), or None when it refuses the tar."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(content), mode="r:") as archive:
+            return [
+                (info.name, archive.extractfile(info).read())  # type: ignore[union-attr]
+                for info in archive
+                if info.isreg()
+            ]
+    except tarfile.TarError:
+        return None
+
+
+def _assert_plain_reading_agrees(content: bytes) -> bool:
+    """The small reader gives up or gives tarfile's answer; returns whether it read it."""
+    from apkoci.apk.apkfile import _plain_tar_files
+
+    plain = _plain_tar_files(content)
+    if plain is not None:
+        assert plain == _tarfile_files(content)
+    return plain is not None
+
+
+def test_small_members_of_every_shared_file_read_as_tarfile_reads_them() -> None:
+    from apkoci.apk.apkfile import _read_member
+
+    root = shared_testdata("alpine", "keys").parents[1]
+    read_plainly = 0
+    for path in sorted(root.rglob("APKINDEX.tar.gz")) + sorted(root.rglob("*.apk")):
+        data = path.read_bytes()
+        if not data.startswith(b"\x1f\x8b"):
+            continue  # a link the checkout kept as text
+        raw, pending, offset = io.BytesIO(data[64:]), data[:64], 0
+        for _ in range(2):  # the signature member, then the control (or index) member
+            member, pending = _read_member(raw, pending, offset, str(path))
+            offset += len(member.raw)
+            read_plainly += _assert_plain_reading_agrees(member.content)
+    assert read_plainly >= 30
+
+
+def _tar(
+    entries: Sequence[tarfile.TarInfo], contents: Sequence[bytes], **options: object
+) -> bytes:
+    buffer = io.BytesIO()
+    archive = tarfile.open(fileobj=buffer, mode="w", **options)  # type: ignore[call-overload]
+    with archive:
+        for info, content in zip(entries, contents):
+            archive.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    return buffer.getvalue()
+
+
+def _entry(name: str, size: int = 0, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.mtime = size, kind, 1700000000
+    return info
+
+
+def test_unusual_tars_are_left_to_tarfile_or_read_alike() -> None:
+    plain = _tar([_entry(".PKGINFO", 5), _entry(".post-install", 3)], [b"hello", b"sh\n"])
+    assert _assert_plain_reading_agrees(plain)
+    assert _assert_plain_reading_agrees(plain[: 4 * 512])  # cut: no end-of-archive blocks
+    long_name = "d/" * 60 + "file"
+    cases = [
+        plain[: 2 * 512 + 100],  # the second header cut short
+        plain[:512 + 3],  # the data cut short
+        plain[:512] + b"\0" * 1024,  # the end blocks right after the header (data missing)
+        b"\0" * 1024,
+        b"",
+        b"not a tar at all" * 64,
+        _tar([_entry(long_name, 2)], [b"ok"], format=tarfile.GNU_FORMAT),
+        _tar([_entry(long_name, 2)], [b"ok"], format=tarfile.PAX_FORMAT),
+        _tar([_entry(long_name, 2)], [b"ok"], format=tarfile.USTAR_FORMAT),  # name in the prefix
+        _tar([_entry("dir", 0, tarfile.DIRTYPE), _entry("dir/f", 1)], [b"", b"x"]),
+        _tar([_entry("link", 0, tarfile.SYMTYPE), _entry("f", 1)], [b"", b"x"]),
+        _tar([_entry("näme", 1)], [b"x"], format=tarfile.GNU_FORMAT),
+        plain.replace(b"0000005", b"000000x", 1),  # a size that is no octal number
+        plain.replace(b"00000000005", b"-0000000005", 1),  # a negative size
+    ]
+    # A header whose checksum is off, and one whose size field is base-256.
+    broken = bytearray(plain)
+    broken[148:156] = b"0000001\0"
+    cases.append(bytes(broken))
+    big = bytearray(plain)
+    big[124:136] = b"\x80" + (5).to_bytes(11, "big")
+    cases.append(bytes(big))
+    read = [_assert_plain_reading_agrees(content) for content in cases]
+    assert read == [i in (2, 8) for i in range(len(cases))]  # zeros for data; a ustar prefix

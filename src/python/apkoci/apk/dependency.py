@@ -42,18 +42,27 @@ from apkoci.errors import ApkociError
 # Dependencies spelled the canonical way with a plainly valid version: nearly every one in a real
 # index. What this matches needs no further checks (it is a quick yes, as in is_valid_version).
 _NAME_PATTERN = r"[^\s<=>~@!]+"
-_OPERATOR_PATTERN = r"<=|>=|<~|>~|[=<>~]"
+_OPERATOR_PATTERN = r"[<>][=~]?|[=~]"  # <= >= <~ >~ < > = ~
 _CANONICAL_DEPENDENCY = re.compile(
     rf"(!?)({_NAME_PATTERN})(?:@({_NAME_PATTERN}))?"
     rf"(?:({_OPERATOR_PATTERN})({PLAIN_VERSION_PATTERN}))?"
 )
+# The same, without groups, and with names of printable ASCII only (a class of bytes, as names are,
+# so that the lists it matches are a space apart and nothing else: see NAME_LIST_PATTERN).
+_ASCII_NAME_PATTERN = r"[\x22-\x3b\x3f\x41-\x7d]+"
 _CANONICAL_UNGROUPED = (
-    rf"!?{_NAME_PATTERN}(?:@{_NAME_PATTERN})?(?:(?:{_OPERATOR_PATTERN}){PLAIN_VERSION_PATTERN})?"
+    rf"!?{_ASCII_NAME_PATTERN}(?:@{_ASCII_NAME_PATTERN})?"
+    rf"(?:(?:{_OPERATOR_PATTERN}){PLAIN_VERSION_PATTERN})?"
 )
-CANONICAL_DEPENDENCY_LIST_PATTERN = rf"{_CANONICAL_UNGROUPED}(?: {_CANONICAL_UNGROUPED})*"
-"""A regular expression (without groups) for a list of canonically spelled dependencies, one space
-apart: what it matches, :func:`parse_dependencies` reads without error (a quick yes, for checking
-whole indexes at once)."""
+# (Each entry is followed by one space and another entry, or by the end of the line: the pattern
+# of an entry is written once, which halves the time the engine takes to compile it.)
+CANONICAL_DEPENDENCY_LIST_PATTERN = rf"(?:{_CANONICAL_UNGROUPED}(?: (?![\n ])|(?=\n)))+"
+"""A regular expression (without groups) for a line's list of canonically spelled dependencies,
+one space apart, with ASCII names, up to the line's end (a newline must follow): what it matches,
+:func:`parse_dependencies` reads without error (a quick yes, for checking whole indexes at once)."""
+NAME_LIST_PATTERN = r"[ \x22-\x3b\x3f\x41-\x7d]+"
+"""A regular expression for plain ASCII names and spaces: every such text is a list of
+dependencies without versions, tags or conflicts (an even quicker yes than the one above)."""
 # Splits any other [!]name[@tag][op version] into its parts. It matches any text without whitespace,
 # and _problem judges the parts.
 _DEPENDENCY_PARTS = re.compile(r"(!?)([^<=>~@\s]*)(?:@([^<=>~\s]*))?(?:([<=>~]+)(\S*))?")

@@ -32,6 +32,8 @@ times what the resolve does.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 import re
 import threading
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from apkoci.apk.dependency import (
     CANONICAL_DEPENDENCY_LIST_PATTERN,
+    NAME_LIST_PATTERN,
     Dependency,
     DependencyError,
     format_dependencies,
@@ -303,40 +306,34 @@ class PackageCatalog:
         stanzas: Optional[Sequence[str]],
         names: Sequence[str],
         checksums: Sequence[str],
-        providing: Dict[str, List[int]],
-        triggered_by: Dict[str, List[int]],
+        provides: Sequence[str],
+        install_if: Sequence[str],
         source: str,
     ) -> None:
-        # Use the two constructors; ``packages`` holds None for each stanza not read yet.
+        # Use the two constructors. ``packages`` holds None for each stanza not read yet;
+        # ``provides`` and ``install_if`` are each package's canonical dependency list.
         self._packages = packages
         self._stanzas = stanzas
         self._source = source
         self._names = names
         self.checksums: Sequence[str] = checksums
         """The checksum (``C:``, as written; "" when missing) of each package, by position."""
-        self._named = _positions_by_key(names)
-        self._providing = providing
-        self._triggered_by = triggered_by
+        self._named = _Positions(names)
+        self._providing = _Positions.of_lists(provides)
+        self._triggered_by = _Positions.of_lists(install_if)
         self._mentions: Optional[Dict[str, Mention]] = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_packages(cls, packages: Sequence[Package]) -> "PackageCatalog":
         """A catalog of packages already read (from .apk files, or a whole index)."""
-        providing: Dict[str, List[int]] = {}
-        triggered_by: Dict[str, List[int]] = {}
-        for position, package in enumerate(packages):
-            for dependency in package.provides:
-                _add_position(providing, dependency.name, position)
-            for dependency in package.install_if:
-                _add_position(triggered_by, dependency.name, position)
         return cls(
             packages=list(packages),
             stanzas=None,
             names=[package.name for package in packages],
             checksums=[package.checksum for package in packages],
-            providing=providing,
-            triggered_by=triggered_by,
+            provides=[format_dependencies(package.provides) for package in packages],
+            install_if=[format_dependencies(package.install_if) for package in packages],
             source="",
         )
 
@@ -344,24 +341,32 @@ class PackageCatalog:
     def from_index_text(cls, text: str, source: str = "APKINDEX") -> "PackageCatalog":
         """The catalog of an APKINDEX text; IndexFormatError (naming ``source``) as from
         :func:`parse_index_text` when the text has a malformed stanza."""
-        scan = _scan_index_text(text)
+        scan = _scan_index_text(text, source)
         if scan is None:
-            # Something the quick scan does not vouch for (a malformed line, or merely an unusual
-            # layout): read it all the careful way, which raises the precise error if there is one.
+            # Something the quick scan cannot vouch for: read it all the careful way, which raises
+            # the precise error (naming the line) if there is one.
             return cls.from_packages(parse_index_text(text, source))
-        stanzas, names, checksums, providing, triggered_by = scan
         return cls(
-            packages=[None] * len(stanzas),
-            stanzas=stanzas,
-            names=names,
-            checksums=checksums,
-            providing=providing,
-            triggered_by=triggered_by,
+            packages=scan.packages,
+            stanzas=scan.stanzas,
+            names=scan.names,
+            checksums=scan.checksums,
+            provides=scan.provides,
+            install_if=scan.install_if,
             source=source,
         )
 
     def __len__(self) -> int:
         return len(self._names)
+
+    def __getstate__(self) -> Dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_lock"]  # (a lock cannot be pickled or copied: the copy gets its own)
+        return state
+
+    def __setstate__(self, state: Dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def name(self, position: int) -> str:
         """The name (``P:``) of the package at ``position``, without reading the package."""
@@ -383,15 +388,15 @@ class PackageCatalog:
 
     def named(self, name: str) -> Sequence[int]:
         """The positions of the packages called ``name`` (``P:``), in index order."""
-        return self._named.get(name, ())
+        return self._named.get(name)
 
     def providing(self, name: str) -> Sequence[int]:
         """The positions of the packages whose provides (``p:``) name ``name``."""
-        return self._providing.get(name, ())
+        return self._providing.get(name)
 
     def triggered_by(self, name: str) -> Sequence[int]:
         """The positions of the packages whose install_if (``i:``) names ``name``."""
-        return self._triggered_by.get(name, ())
+        return self._triggered_by.get(name)
 
     def first_mention(self, name: str) -> Optional[Mention]:
         """Where ``name`` first appears as a package name or in depends, provides or install_if:
@@ -404,11 +409,13 @@ class PackageCatalog:
             if self._mentions is None:
                 self._mentions = _mentions_of_packages(self._packages)  # type: ignore[arg-type]
             return self._mentions.get(name)
-        for position, stanza in enumerate(self._stanzas):
-            if name in stanza:
-                found = _mention_in_stanza(stanza, name)
-                if found is not None:
-                    return (position,) + found
+        # The stanzas that hold the text at all, found at C speed (without joining them into one
+        # text, which would be two more MiB); then whether one mentions it as a name.
+        holding = map(operator.contains, self._stanzas, itertools.repeat(name))
+        for position in itertools.compress(itertools.count(), holding):
+            found = _mention_in_stanza(self._stanzas[position], name)
+            if found is not None:
+                return (position,) + found
         return None
 
     def _read(self, position: int) -> Package:
@@ -418,22 +425,52 @@ class PackageCatalog:
         return package
 
 
-def _add_position(positions: Dict[str, List[int]], name: str, position: int) -> None:
-    found = positions.get(name)
-    if found is None:
-        positions[name] = [position]
-    elif found[-1] != position:  # a package providing a name twice is one provider package
-        found.append(position)
+class _Positions:
+    """Positions by name: ``get(name)`` is the positions (ascending, each once) it is found at.
 
+    Built with C-speed primitives only where it can be (an index has thousands of names, nearly
+    all at one position): one dictionary of the last position of each name, and lists for the
+    few names found at several positions.
+    """
 
-def _positions_by_key(keys: Sequence[str]) -> Dict[str, Sequence[int]]:
-    """``{key: positions}``; built at C speed for the usual case, every key once."""
-    by_key: Dict[str, Sequence[int]] = dict(zip(keys, ((i,) for i in range(len(keys)))))
-    if len(by_key) < len(keys):
-        by_key = {}
-        for position, key in enumerate(keys):
-            by_key[key] = tuple(by_key.get(key, ())) + (position,)
-    return by_key
+    def __init__(self, names: Sequence[str], positions: Optional[Sequence[int]] = None) -> None:
+        if positions is None:
+            positions = range(len(names))
+        self._last: Dict[str, int] = dict(zip(names, positions))
+        self._several: Dict[str, List[int]] = {}
+        if len(self._last) == len(names):
+            return
+        first = dict(zip(reversed(names), reversed(positions)))
+        several = {name for name, position in self._last.items() if first[name] != position}
+        pairs = zip(names, positions)
+        for name, position in itertools.compress(pairs, map(several.__contains__, names)):
+            found = self._several.setdefault(name, [])
+            if found[-1:] != [position]:
+                found.append(position)
+
+    @classmethod
+    def of_lists(cls, lists: Sequence[str]) -> "_Positions":
+        """The positions of the names in each position's canonical dependency list (one space
+        between entries, as CANONICAL_DEPENDENCY_LIST_PATTERN and format_dependencies have it)."""
+        at = list(itertools.compress(range(len(lists)), lists))
+        present = list(filter(None, lists))
+        text = " ".join(present)
+        if not text or any(character in text for character in "<>~@!"):
+            names = _NAMES_IN_LIST.findall(text)
+        else:  # nothing but names and "=version" (nearly always): quicker cut
+            names = [entry.partition("=")[0] for entry in text.split(" ")]
+        spaces = map(str.count, present, itertools.repeat(" "))
+        entries = map(operator.add, spaces, itertools.repeat(1))
+        positions = list(itertools.chain.from_iterable(map(itertools.repeat, at, entries)))
+        assert len(positions) == len(names)
+        return cls(names, positions)
+
+    def get(self, name: str) -> Sequence[int]:
+        several = self._several.get(name)
+        if several is not None:
+            return several
+        position = self._last.get(name)
+        return () if position is None else (position,)
 
 
 def _mentions_of_packages(packages: Sequence[Package]) -> Dict[str, Mention]:
@@ -448,87 +485,186 @@ def _mentions_of_packages(packages: Sequence[Package]) -> Dict[str, Mention]:
 
 
 def _mention_in_stanza(stanza: str, name: str) -> Optional[Tuple[int, int]]:
-    """``(field, entry)`` of the first mention of ``name`` in a stanza the scan checked (so with
-    one P: line); entries count over the field's lines, which apk appends to each other."""
+    """``(field, entry)`` of the first mention of ``name`` in a stanza that reads as one package:
+    its (last) name, else its place in depends, provides or install_if (counted over the field's
+    lines, which apk appends to each other)."""
     found: Optional[Tuple[int, int]] = None
     counts = [0, 0, 0, 0]  # the entries read so far, by field
+    package_name = None
     for line in stanza.split("\n"):
         rank = _MENTION_RANKS.get(line[:1])
-        if rank is None:
-            continue
         if rank == 0:
-            entries = [line[2:]]
-        else:
+            package_name = line[2:]
+        elif rank is not None:
             entries = [dependency.name for dependency in parse_dependencies(line[2:])]
-        if name in entries:
-            mention = (rank, counts[rank] + entries.index(name))
-            if found is None or mention < found:
-                found = mention
-        counts[rank] += len(entries)
-    return found
+            if name in entries:
+                mention = (rank, counts[rank] + entries.index(name))
+                if found is None or mention < found:
+                    found = mention
+            counts[rank] += len(entries)
+    return (0, 0) if package_name == name else found
 
 
-# The quick scan of an index text. It vouches for a text only when it can tell, at C speed, that
-# parse_index_text would read every stanza without error; anything else goes the careful way.
-# A line the scan cannot vouch for: a dependency list not in canonical spelling (checked one by
-# one: most are valid, e.g. "p:pc:librtmp=v2.4"), a number field that is not all digits, a line
-# of one character (a stanza break for apk) or without ':' after its first character.
-_SUSPICIOUS_LINE = re.compile(
-    rf"\n(?:([Dpir]):(?!{CANONICAL_DEPENDENCY_LIST_PATTERN}\n)([^\n]*)"
-    r"|[SItkq]:(?![0-9]+\n)|[^\n](?:\n|[^:\n]))"
+# The quick scan of an index text: one regular expression over the whole text finds the stanzas
+# laid out the usual way (C, P and V first, then other fields, then at most one p: and one i:,
+# followed by no D: or r:, as apk-tools and go-apk write them), checks their fields as
+# parse_index_text would, and picks out their name, checksum, provides and install_if. A field it
+# cannot vouch for (a dependency list not in canonical spelling, a number that is not all digits)
+# marks its stanza "odd": odd stanzas are read the careful way on the spot, as is the text between
+# stanzas it does not match at all. When one of those does not read as one package, the whole
+# text is read the careful way.
+_NUMBER_OR_OTHER = r"[SItkq]:[0-9]+(?=\n)|[^\nCPVpiDrSItkq]:[^\n]*"
+_OTHER_LINES = (
+    rf"(?:\n(?:[Dr]:(?:{NAME_LIST_PATTERN}|{CANONICAL_DEPENDENCY_LIST_PATTERN})(?=\n)"
+    rf"|{_NUMBER_OR_OTHER}|([DrSItkq]):[^\n]*))*"
 )
-# A stanza the usual way round: C, P and V first (apk-tools and go-apk both write them so), and no
-# other C, P or V line. Other layouts are valid, and are read the careful way.
+# The lines after p: or i: (as go-apk writes k: after p:): the same, but for D: and r: (which
+# would make the pattern twice as long, and so take twice as long to compile in each process).
+_LAST_LINES = rf"(?:\n(?:{_NUMBER_OR_OTHER}|([SItkq]):[^\n]*))*"
 _USUAL_STANZA = re.compile(
-    r"\n\n(C:([^\n]*)\nP:([^\n]*)\nV:[^\n]+(?:\n(?![CPV]:)[^\n]+)*)(?=\n\n)"
+    r"\n\n(C:([^\n]*)\nP:([^\n]+)\nV:[^\n]+"  # 0 the stanza, 1 its checksum, 2 its name
+    + _OTHER_LINES  # 3 odd
+    + rf"(?:\np:(?:({CANONICAL_DEPENDENCY_LIST_PATTERN})(?=\n)|([^\n]*))"  # 4 provides, 5 odd
+    + _LAST_LINES  # 6 odd
+    + rf")?(?:\ni:(?:({CANONICAL_DEPENDENCY_LIST_PATTERN})(?=\n)|([^\n]*))"  # 7 install_if, 8 odd
+    + _LAST_LINES  # 9 odd
+    + r")?)(?=\n\n)"
 )
-_PROVIDES_OR_INSTALL_IF = re.compile(r"\n([pi]):([^\n]*)")
+_ODD_GROUPS = (3, 5, 6, 8, 9)
 # The names in a canonical dependency list (as CANONICAL_DEPENDENCY_LIST_PATTERN has them).
-_NAMES_IN_LIST = re.compile(r"(?:^| )!?([^ <=>~@!]+)")
-
-# (stanzas, names, checksums, providing, triggered_by), as PackageCatalog keeps them.
-_Scan = Tuple[
-    List[str], Sequence[str], Sequence[str], Dict[str, List[int]], Dict[str, List[int]]
-]
+_NAMES_IN_LIST = re.compile(r"(?:^| )!?([^ <=>~@!]+)[^ ]*")
 
 
-def _scan_index_text(text: str) -> Optional[_Scan]:
-    """The stanzas, names, checksums, provided names and install_if names of an index, found
-    with a few passes of regular expressions; None when the text needs the careful reading."""
+class _Scan:
+    """What PackageCatalog keeps of an index text, by position (columns of equal length)."""
+
+    def __init__(
+        self,
+        stanzas: Sequence[str] = (),
+        packages: Sequence[Optional[Package]] = (),  # the ones read already
+        names: Sequence[str] = (),
+        checksums: Sequence[str] = (),
+        provides: Sequence[str] = (),  # canonical dependency lists
+        install_if: Sequence[str] = (),
+    ) -> None:
+        self.stanzas = list(stanzas)
+        self.packages = list(packages)
+        self.names = list(names)
+        self.checksums = list(checksums)
+        self.provides = list(provides)
+        self.install_if = list(install_if)
+
+    def columns(self) -> Tuple[List, ...]:  # type: ignore[type-arg]
+        return (
+            self.stanzas,
+            self.packages,
+            self.names,
+            self.checksums,
+            self.provides,
+            self.install_if,
+        )
+
+    @classmethod
+    def of_rows(cls, rows: List[Tuple[str, ...]], source: str) -> Optional["_Scan"]:
+        """The scan of stanzas _USUAL_STANZA matched (its groups), made in columns at C speed,
+        its odd stanzas read the careful way now; None when one does not read as one package."""
+        if not rows:
+            return cls()
+        columns = list(zip(*rows))
+        scan = cls(
+            stanzas=columns[0],
+            packages=[None] * len(rows),
+            names=columns[2],
+            checksums=columns[1],
+            provides=columns[4],
+            install_if=columns[7],
+        )
+        odd = map(max, *(columns[group] for group in _ODD_GROUPS))
+        for position in itertools.compress(range(len(rows)), odd):
+            package = _read_one(scan.stanzas[position], source)
+            if package is None:
+                return None
+            scan.packages[position] = package
+            scan.provides[position] = format_dependencies(package.provides)
+            scan.install_if[position] = format_dependencies(package.install_if)
+        return scan
+
+    def add(self, stanza: str, package: Package) -> None:
+        """A stanza read already."""
+        self.stanzas.append(stanza)
+        self.packages.append(package)
+        self.names.append(package.name)
+        self.checksums.append(package.checksum)
+        self.provides.append(format_dependencies(package.provides))
+        self.install_if.append(format_dependencies(package.install_if))
+
+
+def _scan_index_text(text: str, source: str) -> Optional[_Scan]:
+    """What PackageCatalog keeps of an index text; None when only reading it all will do (which
+    raises the error, if there is one)."""
+    rows = _all_usual(text)
+    if rows is not None:
+        return _Scan.of_rows(rows, source)
+    # Any other layout (or a stanza the pattern does not match, at the cost of a second pass).
     core = text.strip("\n")
-    if not core:
-        return [], (), (), {}, {}
-    if "\n\n\n" in core:
-        return None  # more than one blank line between stanzas: fine, but not for this scan
-    unusual: Set[str] = set()  # dependency lists not spelled canonically, all valid
-    for line in _SUSPICIOUS_LINE.finditer("\n" + core + "\n"):
-        letter, value = line.groups()
-        if letter is None:
-            return None
-        try:
-            parse_dependencies(value)
-        except DependencyError:
-            return None
-        unusual.add(value)
     padded = "\n\n" + core + "\n\n"
     rows = _USUAL_STANZA.findall(padded)
-    # Every character is in a matched stanza (or a separator), else some stanza was unusual.
-    if not rows or sum(len(row[0]) for row in rows) + 2 * (len(rows) + 1) != len(padded):
+    if sum(len(row[0]) for row in rows) + 2 * (len(rows) + 1) == len(padded):
+        return _Scan.of_rows(rows, source)  # every stanza matched (the rows hold the whole text)
+    # The text between the stanzas matched is some the pattern did not match: read them now.
+    scan = _Scan()
+    at = 0  # where the blank line before the next stanza starts
+    matched: List[Tuple[str, ...]] = []
+    for row in rows:
+        if not padded.startswith(row[0], at + 2):
+            found = padded.find("\n\n" + row[0] + "\n\n", at)
+            if not _read_stanzas(scan, matched, padded[at + 2 : found], source):
+                return None
+            matched, at = [], found
+        matched.append(row)
+        at += 2 + len(row[0])
+    return scan if _read_stanzas(scan, matched, padded[at + 2 : -2], source) else None
+
+
+def _all_usual(text: str) -> Optional[List[Tuple[str, ...]]]:
+    """The rows of a text laid out as apk-tools writes it (stanzas each followed by one blank
+    line) whose stanzas are all usual ones; None for any other text. Unlike the general case,
+    this needs no padded copy of the text (two MiB for Alpine's main index)."""
+    if text[:1] == "\n" or not text.endswith("\n\n") or text.endswith("\n\n\n"):
         return None
-    stanzas, checksums, names = zip(*rows)
-    if "" in names:
-        return None  # an empty P: (for the careful reading to report)
-    providing: Dict[str, List[int]] = {}
-    triggered_by: Dict[str, List[int]] = {}
-    for position, stanza in enumerate(stanzas):
-        if "\np:" not in stanza and "\ni:" not in stanza:
-            continue
-        for letter, value in _PROVIDES_OR_INSTALL_IF.findall(stanza):
-            if value in unusual:
-                entries = [dependency.name for dependency in parse_dependencies(value)]
-            else:
-                entries = _NAMES_IN_LIST.findall(value)
-            positions = providing if letter == "p" else triggered_by
-            for name in entries:
-                _add_position(positions, name, position)
-    return list(stanzas), names, checksums, providing, triggered_by
+    end = text.find("\n\n")  # of the first stanza, which has no blank line before it
+    first = _USUAL_STANZA.match("\n\n" + text[: end + 2])
+    if first is None or first.end() != end + 2:
+        return None
+    rows = [first.groups("")] + _USUAL_STANZA.findall(text, end)
+    if sum(len(row[0]) for row in rows) + 2 * len(rows) != len(text):
+        return None
+    return rows
+
+
+def _read_stanzas(scan: _Scan, rows: List[Tuple[str, ...]], text: str, source: str) -> bool:
+    """Add the matched ``rows``, then the stanzas of ``text``, read the careful way; False if one
+    does not read as one package."""
+    more = _Scan.of_rows(rows, source)
+    if more is None:
+        return False
+    for column, values in zip(scan.columns(), more.columns()):
+        column.extend(values)
+    for stanza in text.split("\n\n"):
+        if stanza.strip("\n"):  # (blank lines between stanzas are skipped, as apk does)
+            package = _read_one(stanza, source)
+            if package is None:
+                return False
+            scan.add(stanza, package)
+    return True
+
+
+def _read_one(stanza: str, source: str) -> Optional[Package]:
+    """The one package of a stanza, read the careful way; None when it is malformed (for the
+    reading of the whole text to report, with the line) or reads as more than one package (it
+    has a line too short to be a field, which apk takes for a stanza break)."""
+    try:
+        read = parse_index_text(stanza, source)
+    except IndexFormatError:
+        return None
+    return read[0] if len(read) == 1 else None

@@ -196,3 +196,123 @@ def test_a_line_break_in_a_value_cannot_be_written() -> None:
     package = Package(name="a", version="1", description="two\nlines")
     with pytest.raises(IndexFormatError, match=r"'a' .* description \(T:\) contains a line break"):
         format_index_text([package])
+
+
+# --- PackageCatalog: the lazy reading must give the careful reading's answers --------------------
+# A catalog made from an index text reads a stanza only when asked; what it reports (packages,
+# positions by name, provided name and install_if condition, first mentions) and the errors it
+# raises must be exactly those of parse_index_text and of a catalog of the packages read in full.
+
+
+def _assert_catalog_reads_as_parse_index_text(text: str, source: str = "idx") -> None:
+    from apkoci.apk.index import PackageCatalog
+
+    try:
+        packages = parse_index_text(text, source)
+    except IndexFormatError as error:
+        with pytest.raises(IndexFormatError) as caught:
+            PackageCatalog.from_index_text(text, source)
+        assert str(caught.value) == str(error)
+        return
+    lazy = PackageCatalog.from_index_text(text, source)
+    eager = PackageCatalog.from_packages(packages)
+    assert len(lazy) == len(packages)
+    names = {name for package in packages for name in _names_of(package)} | {"nowhere"}
+    for name in sorted(names):
+        assert list(lazy.named(name)) == list(eager.named(name)), name
+        assert list(lazy.providing(name)) == list(eager.providing(name)), name
+        assert list(lazy.triggered_by(name)) == list(eager.triggered_by(name)), name
+        assert lazy.first_mention(name) == eager.first_mention(name), name
+    assert list(lazy.checksums) == [package.checksum for package in packages]
+    assert [lazy.name(i) for i in range(len(lazy))] == [package.name for package in packages]
+    assert lazy.packages() == packages
+    assert all(lazy.package(i) is lazy.packages()[i] for i in range(len(lazy)))
+
+
+def _names_of(package: Package) -> Iterable[str]:
+    yield package.name
+    for dependency in package.depends + package.provides + package.install_if + package.replaces:
+        yield dependency.name
+
+
+@pytest.mark.parametrize("name", sorted(_REAL_INDEXES))
+def test_catalog_of_a_real_index_reads_as_parse_index_text(name: str) -> None:
+    from apkoci.apk.index import PackageCatalog
+
+    text = _real_index_text(name)
+    lazy = PackageCatalog.from_index_text(text, name)
+    packages = parse_index_text(text, name)
+    eager = PackageCatalog.from_packages(packages)
+    assert sum(package is not None for package in lazy._packages) < 10  # read lazily indeed
+    every = sorted({name for package in packages for name in _names_of(package)})
+    for other in every:
+        assert list(lazy.named(other)) == list(eager.named(other)), other
+        assert list(lazy.providing(other)) == list(eager.providing(other)), other
+        assert list(lazy.triggered_by(other)) == list(eager.triggered_by(other)), other
+    for other in every[::40]:  # (searching stanzas is the slow question: a sample)
+        assert lazy.first_mention(other) == eager.first_mention(other), other
+    assert lazy.packages() == packages
+
+
+_LAYOUTS = [
+    "",
+    "\n\n\n",
+    _STANZA,
+    _STANZA + "\n" + _STANZA,
+    "\n\n" + _STANZA + "\n\n\n\n" + _STANZA + "\n\n",  # blank lines before, between and after
+    _STANZA.rstrip("\n"),
+    "P:a\nV:1\nC:Q1abc=\np:x\n\nC:Q1abd=\nP:b\nV:2\n",  # C: not first, then no D/p/i at all
+    "C:Q1a=\nP:a\nV:1\ni:x y\np:z\n\n",  # install_if before provides
+    "C:Q1a=\nP:a\nV:1\np:x\np:y=1\ni:q\ni:r\nD:k\nD:l\n\n",  # repeated lists add up
+    "C:Q1a=\nP:a\nV:1\np:\ni:\nD:\n\n",  # empty lists
+    "C:Q1a=\nP:a\nP:b\nV:1\nV:2\nC:Q1b=\n\n",  # the last value wins
+    "C:Q1a=\nP:a\nV:1\nX:future\n\nC:Q1b=\nP:b\nV:1\n#:?\n",  # not installable
+    "C:Q1a=\nP:a\nV:1\nD:x  y \tz\np:q=1 r>2 !s t@tag u><Q1abc=\n\n",  # odd but valid spelling
+    "C:Q1a=\nP:a\nV:6.8.0p2-r4\np:cmd:a=6.8.0p2-r4 pc:b=v2.4\nD:é ü=1\n\n",  # lax versions
+    "C:Q1a=\nP:a\nV:1\nD:x\r\nT:crlf\r\n\n",
+    "C:Q1a=\nP:a\nV:1\nx\nD:y\n\n",  # a one-character line: a stanza break for apk
+    "C:Q1a=\nP:a\nV:1\nS:12k\n\n",
+    "C:Q1a=\nP:a\nV:1\nD:bad=1.0bc\n\n",
+    "C:Q1a=\nP:\nV:1\n\n",
+    "C:Q1a=\nP:a\nV:\n\n",
+    "C:Q1a=\nV:1\nP:a\n\n",
+    "C:Q1a=\nP:a\nV:1\nno colon\n\n",
+    "C:Q1a=\nP:a\nV:1\nS:1\nI:2\nt:3\nk:4\nq:5\nr:x y<2\nA:x86_64\nT:t\nU:u\nL:l\no:o\nm:m\nc:c\n",
+]
+
+
+@pytest.mark.parametrize("text", _LAYOUTS)
+def test_catalog_of_unusual_layouts_reads_as_parse_index_text(text: str) -> None:
+    _assert_catalog_reads_as_parse_index_text(text)
+    _assert_catalog_reads_as_parse_index_text(text + "\n" + _STANZA)
+    _assert_catalog_reads_as_parse_index_text(_STANZA + "\n" + text)
+
+
+def test_catalog_reads_as_parse_index_text_through_random_damage() -> None:
+    # Lines of real stanzas duplicated, dropped, swapped, emptied and mangled, many times over.
+    import random
+
+    stanzas = [stanza + "\n" for stanza in _real_index_text("v3.16-main-x86_64").split("\n\n")]
+    generator = random.Random(20240601)
+    for _ in range(300):
+        lines = "".join(generator.sample(stanzas[:400], 3)).split("\n")
+        for _ in range(generator.randrange(1, 4)):
+            where = generator.randrange(len(lines))
+            action = generator.randrange(6)
+            if action == 0:
+                lines.insert(where, lines[generator.randrange(len(lines))])
+            elif action == 1:
+                del lines[where]
+            elif action == 2:
+                other = generator.randrange(len(lines))
+                lines[where], lines[other] = lines[other], lines[where]
+            elif action == 3:
+                lines.insert(where, "")
+            elif action == 4 and lines[where]:
+                cut = generator.randrange(len(lines[where]))
+                lines[where] = lines[where][:cut] + generator.choice(" =<>~@!:x1.\t") + lines[
+                    where
+                ][cut + 1 :]
+            else:
+                lines[where] = lines[where][:1]
+        _assert_catalog_reads_as_parse_index_text("\n".join(lines))

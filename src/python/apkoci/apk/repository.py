@@ -18,7 +18,7 @@ import os
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, List, Optional, Tuple, Union
+from typing import BinaryIO, List, NamedTuple, Optional, Tuple, Union
 
 from apkoci.apk.apkfile import ApkFormatError, read_signed_head
 from apkoci.apk.index import Package, PackageCatalog, parse_index_text
@@ -165,8 +165,7 @@ class RepositoryIndex:
         return catalog
 
 
-@dataclass(frozen=True)
-class _IndexArchive:
+class _IndexArchive(NamedTuple):
     description: str
     text: str  # the APKINDEX file
     verified_by: Optional[str]
@@ -224,8 +223,10 @@ def _read_index_stream(
         )
     # The index is UTF-8 in practice; a stray byte in a description must not make the whole
     # repository unusable, and names and versions are ASCII anyway.
-    text = files["APKINDEX"].decode("utf-8", errors="replace")
     description = files.get("DESCRIPTION", b"").decode("utf-8", errors="replace").strip()
+    index = files.pop("APKINDEX")
+    del head  # (the tar, a copy of the index: the decoded text need not be made beside it)
+    text = index.decode("utf-8", errors="replace")
     return _IndexArchive(description=description, text=text, verified_by=verified_by)
 
 

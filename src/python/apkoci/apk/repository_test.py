@@ -398,3 +398,70 @@ def test_redact_url() -> None:
     assert redact_url("https://u:p@host:8443/x") == "https://u:***@host:8443/x"
     assert redact_url("https://host/x") == "https://host/x"
     assert redact_url("http://u:p@[::1]:8080/x") == "http://u:***@[::1]:8080/x"
+
+
+# --- An index from load_index reads its packages lazily, and is a value like any other ----------
+
+
+def _alpine_repository(tmp_path: Path) -> Repository:
+    (tmp_path / "x86_64").mkdir()
+    (tmp_path / "x86_64" / "APKINDEX.tar.gz").symlink_to(
+        shared_testdata("alpine", "v3.16-main-x86_64", "APKINDEX.tar.gz")
+    )
+    return Repository(url=str(tmp_path))
+
+
+def test_loaded_index_reads_packages_on_first_use_and_equals_one_read_in_full(
+    tmp_path: Path,
+) -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    from apkoci.apk.repository import RepositoryIndex
+
+    repository = _alpine_repository(tmp_path)
+    keyring = keyring_of("alpine", "keys")
+    lazy = load_index(repository, "x86_64", keyring)
+    assert "packages" not in vars(lazy)  # not read yet...
+    path = tmp_path / "x86_64" / "APKINDEX.tar.gz"
+    description, packages = read_index_archive(path, keyring, str(path))
+    eager = RepositoryIndex(
+        repository, "x86_64", description, packages, verified_by=lazy.verified_by
+    )
+    (busybox,) = lazy.catalog.named("busybox")
+    assert lazy.catalog.package(busybox).name == "busybox"
+    # ...and then read in full when asked for: a plain list, equal to the careful reading.
+    pickled = pickle.loads(pickle.dumps(load_index(repository, "x86_64", keyring)))
+    assert pickled.packages == packages
+    assert copy.copy(load_index(repository, "x86_64", keyring)) == eager
+    assert lazy == eager and eager == lazy
+    assert type(lazy.packages) is list and len(lazy.packages) == 4929
+    assert lazy.packages is lazy.packages
+    assert repr(lazy) == repr(eager)
+    assert dataclasses.replace(lazy, description="x") == dataclasses.replace(eager, description="x")
+    assert dataclasses.asdict(lazy) == dataclasses.asdict(eager)
+    assert not hasattr(lazy, "nothing_such")
+    # An index made from a list has a catalog of that list.
+    assert eager.catalog.package(0) is packages[0] and len(eager.catalog) == len(packages)
+
+
+def test_loaded_index_is_checked_in_full_when_loaded(tmp_path: Path) -> None:
+    # A malformed stanza that no resolve would read fails the load, as the careful reading does.
+    good = _index_member(STANZA)
+    bad = _index_member(STANZA + "C:Q1B=\nP:broken\nV:1\nD:bad=1.0bc\n\n")
+    (tmp_path / "x86_64").mkdir()
+    for content, name in ((good, "good"), (bad, "bad")):
+        (tmp_path / "x86_64" / "APKINDEX.tar.gz").write_bytes(content)
+        repository = Repository(url=str(tmp_path))
+        path = tmp_path / "x86_64" / "APKINDEX.tar.gz"
+        if name == "good":
+            index = load_index(repository, "x86_64", Keyring(), allow_untrusted=True)
+            assert [p.name for p in index.packages] == ["hello"]
+            continue
+        with pytest.raises(Exception) as careful:
+            read_index_archive(path, Keyring(), str(path), allow_untrusted=True)
+        with pytest.raises(type(careful.value)) as lazy:
+            load_index(repository, "x86_64", Keyring(), allow_untrusted=True)
+        assert str(lazy.value) == str(careful.value)
+        assert "invalid dependency 'bad=1.0bc'" in str(lazy.value)

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +54,9 @@ from typing import (
 
 from apkoci.errors import ApkociError
 
-if TYPE_CHECKING:  # imported where needed: see the module's docstring
+if TYPE_CHECKING:  # imported where needed: see the module's docstring and new_digest
+    import hashlib
+
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -138,19 +138,24 @@ def signature_from_member(name: str, value: bytes) -> Signature:
     return Signature(algorithm=algorithm, key_name=key_name, value=value)
 
 
-@dataclass(frozen=True)
 class _Key:
-    modulus: int  # n
-    exponent: int  # e
-    source: str  # where it was loaded from, for error messages
-    der: bytes  # canonical encoding (DER SubjectPublicKeyInfo), to tell identical keys apart
+    """A trusted public key. (A plain class: each dataclass costs a command line's start time.)"""
 
-    @functools.cached_property
+    def __init__(self, modulus: int, exponent: int, source: str, der: bytes) -> None:
+        self.modulus = modulus  # n
+        self.exponent = exponent  # e
+        self.source = source  # where it was loaded from, for error messages
+        self.der = der  # canonical encoding (DER SubjectPublicKeyInfo), to tell keys apart
+        self._public_key: Optional["rsa.RSAPublicKey"] = None
+
+    @property
     def public_key(self) -> "rsa.RSAPublicKey":
         """The key as a ``cryptography`` object (imports it: only :meth:`Keyring.lookup` asks)."""
-        from cryptography.hazmat.primitives.serialization import load_der_public_key
+        if self._public_key is None:
+            from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-        return load_der_public_key(self.der)  # type: ignore[return-value]
+            self._public_key = load_der_public_key(self.der)  # type: ignore[assignment]
+        return self._public_key  # type: ignore[return-value]
 
 
 class Keyring:
@@ -361,9 +366,34 @@ def _der_contents(der: bytes, position: int, tag: int) -> Optional[Tuple[int, in
     return (start, end) if end <= len(der) else None
 
 
+# CPython's own implementations of the digests signatures use: (module, constructor) to try, by
+# hashlib name (3.12 merged _sha256 and _sha512 into _sha2).
+_BUILTIN_DIGESTS: Mapping[str, Sequence[Tuple[str, str]]] = {
+    "sha1": (("_sha1", "sha1"),),
+    "sha256": (("_sha2", "sha256"), ("_sha256", "sha256")),
+    "sha512": (("_sha2", "sha512"), ("_sha512", "sha512")),
+}
+
+
+def new_digest(name: str) -> "hashlib._Hash":
+    """A hash object for the digest ``name`` (a hashlib name): CPython's own implementation when
+    there is one, else hashlib's. What a signature covers is small (an index is under a MiB), and
+    for it importing hashlib, which loads OpenSSL, costs as much time as hashing and adds 4 MiB
+    to a command's memory."""
+    for module_name, constructor in _BUILTIN_DIGESTS.get(name, ()):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        return getattr(module, constructor)()  # type: ignore[no-any-return]
+    import hashlib
+
+    return hashlib.new(name)
+
+
 def digests_of(chunks: Iterable[bytes], digest_names: Iterable[str]) -> Dict[str, bytes]:
     """The digests named (hashlib names) of the concatenated chunks, in one pass."""
-    hashers = {name: hashlib.new(name) for name in set(digest_names)}
+    hashers = {name: new_digest(name) for name in set(digest_names)}
     if hashers:
         for chunk in chunks:
             for hasher in hashers.values():

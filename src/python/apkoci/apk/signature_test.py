@@ -485,3 +485,12 @@ def test_every_shared_signature_verifies_as_with_cryptography() -> None:
             assert _verifies(key, signature.value, digest_name, digest) == expected, path
             verified += expected
     assert verified >= 8  # every index of the shared data, and the packages signed over control
+
+
+@pytest.mark.parametrize("name", ["sha1", "sha256", "sha512"])
+def test_digests_are_hashlibs(name: str) -> None:
+    from apkoci.apk.signature import digests_of, new_digest
+
+    data = [b"some ", b"bytes" * 1000]
+    assert digests_of(data, [name]) == {name: hashlib.new(name, b"".join(data)).digest()}
+    assert new_digest(name).name == name

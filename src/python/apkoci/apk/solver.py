@@ -48,6 +48,7 @@ import binascii
 import collections
 import functools
 import itertools
+import operator
 import re
 import threading
 from dataclasses import dataclass
@@ -186,11 +187,23 @@ _HASH_MASK = (1 << 64) - 1  # apk's hash is an unsigned long
 
 
 def _apk_name_bucket(name: str) -> int:
-    """The bucket of apk's name hash table (``apk_blob_hash``: djb2 over signed chars)."""
-    value = 5381
-    for byte in name.encode():
-        value = value * 33 + (byte - 256 if byte > 127 else byte)
+    """The bucket of apk's name hash table (``apk_blob_hash``: djb2 over signed chars).
+
+    djb2 is ``5381 * 33**n + sum(c[i] * 33**(n-1-i))``; the sum is taken at C speed.
+    """
+    data = name.encode()
+    size = len(data)
+    if size <= len(_POWERS_OF_33):
+        powers = _POWERS_OF_33[len(_POWERS_OF_33) - size :]
+    else:
+        powers = [33**power for power in reversed(range(size))]
+    value = 5381 * 33**size + sum(map(operator.mul, data, powers))
+    if size and max(data) > 127:  # C's char is signed: such bytes count 256 less
+        value -= 256 * sum(power for byte, power in zip(data, powers) if byte > 127)
     return (value & _HASH_MASK) % _NAME_HASH_BUCKETS
+
+
+_POWERS_OF_33 = [33**power for power in reversed(range(64))]  # 33**63, ..., 33, 1
 
 
 # A checksum in canonical base64 (the spelling b64encode gives): its own key, as no other spelling
@@ -199,7 +212,7 @@ _CANONICAL_CHECKSUM = (
     r"Q[12](?:[A-Za-z0-9+/]{4})*"
     r"(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)"
 )
-_CANONICAL_CHECKSUM_LINES = re.compile(rf"{_CANONICAL_CHECKSUM}(?:\n{_CANONICAL_CHECKSUM})*")
+_CANONICAL_CHECKSUM_LINE = re.compile(rf"^{_CANONICAL_CHECKSUM}$()", re.MULTILINE)
 
 
 def _checksum_key(checksum: str) -> object:
@@ -210,7 +223,7 @@ def _checksum_key(checksum: str) -> object:
     package without a checksum is only itself.
     """
     if len(checksum) > 2 and checksum[0] == "Q" and checksum[1] in "12":
-        if _CANONICAL_CHECKSUM_LINES.fullmatch(checksum):
+        if _CANONICAL_CHECKSUM_LINE.fullmatch(checksum):
             return checksum
         try:
             return checksum[:2] + base64.b64encode(base64.b64decode(checksum[2:])).decode("ascii")
@@ -221,8 +234,12 @@ def _checksum_key(checksum: str) -> object:
 
 def _checksum_keys(checksums: Sequence[str]) -> Sequence[object]:
     """The key of each checksum: the checksums themselves when all are canonical (the usual)."""
-    if _CANONICAL_CHECKSUM_LINES.fullmatch("\n".join(checksums)):
-        return checksums
+    # (One line at a time: a single match over all the lines would keep a backtracking state
+    # for each, megabytes for a large index.)
+    lines = "\n".join(checksums)
+    if lines.count("\n") == len(checksums) - 1:  # (no checksum holds a line break)
+        if len(_CANONICAL_CHECKSUM_LINE.findall(lines)) == len(checksums):
+            return checksums
     return [_checksum_key(checksum) for checksum in checksums]
 
 
@@ -235,6 +252,9 @@ class _Provider(NamedTuple):
 
 
 _NO_PROVIDER = _Provider(None, None)
+# _Provider((pkg, version)) made at C speed (the class's own __new__ is Python code, and a resolve
+# makes thousands of them).
+_provider = functools.partial(tuple.__new__, _Provider)
 
 
 class _NameState:
@@ -261,6 +281,10 @@ class _NameState:
     queued_dirty = False
     queued_unresolved = False
     in_changeset = False
+    # How _next_unresolved ranks the name, (unwanted, priority, -chain), with requirers and
+    # without: set when first queued, as priority and chain do not change once discovered.
+    wanted_key: Optional[Tuple[int, int, int]] = None
+    unwanted_key: Tuple[int, int, int] = (1, 0, 0)
 
 
 class _PkgState:
@@ -313,7 +337,8 @@ class _Name:
         "rinstall_if",
         "priority",
         "rdepends",
-        "bucket",
+        "done",
+        "_bucket",
         "_creation",
     )
     STATE = _NameState
@@ -328,7 +353,8 @@ class _Name:
         # The names with a provider that depends on this name, among the names worked out so far
         # (so every name a resolve reaches), unordered: see PackageDatabase.hash_ordered.
         self.rdepends: List[_Name] = []
-        self.bucket = _apk_name_bucket(name)
+        self.done = False  # whether _materialize has worked it out
+        self._bucket = -1
         self._creation: object = _UNKNOWN
 
     def __getattr__(self, attribute: str) -> object:
@@ -337,6 +363,12 @@ class _Name:
             raise AttributeError(attribute)
         self.db._materialize(self)
         return object.__getattribute__(self, attribute)
+
+    def bucket(self) -> int:
+        """The name's bucket in apk's name hash table."""
+        if self._bucket < 0:
+            self._bucket = _apk_name_bucket(self.name)
+        return self._bucket
 
     def creation(self) -> object:
         """When apk would have created this name reading the indexes (its first mention)."""
@@ -477,9 +509,10 @@ class PackageDatabase:
         in the order apk adds them, the names its install_if can trigger, and its priority; and
         enter it in the reverse dependencies of the names its providers depend on."""
         with self._lock:
-            if _has_slot(name, "providers"):
+            if name.done:
                 return  # another thread was first
             providers: List[_Provider] = []
+            virtual = 0  # the providers by another package's name
             triggers: Dict[_Name, None] = {}  # ordered, without repeats
             for number, source in enumerate(self._sources):
                 catalog = source.catalog
@@ -490,10 +523,11 @@ class PackageDatabase:
                     if pkg is None:
                         continue
                     if pkg.name is name:
-                        providers.append(_Provider(pkg, pkg.version))
+                        providers.append(_provider((pkg, pkg.version)))
                     for provided in pkg.provides:
                         if provided.name is name:
-                            providers.append(_Provider(pkg, provided.version))
+                            providers.append(_provider((pkg, provided.version)))
+                            virtual += pkg.name is not name
                 for position in catalog.triggered_by(name.name):
                     pkg = self._package_added(number, position)
                     if pkg is not None:
@@ -506,10 +540,10 @@ class PackageDatabase:
                     if dep.name not in linked:
                         linked.add(dep.name)
                         dep.name.rdepends.append(name)
-            virtual = sum(provider.pkg.name is not name for provider in providers)  # type: ignore
             name.priority = 0 if virtual == 0 else 1 if virtual != len(providers) else 2
-            name.rinstall_if = self.hash_ordered(triggers)
-            name.providers = providers  # the last: readers take a set `providers` as done
+            name.rinstall_if = self.hash_ordered(triggers) if triggers else []
+            name.providers = providers
+            name.done = True
 
     def _package_added(self, number: int, position: int) -> Optional[_Pkg]:
         """The package the stanza at ``position`` of source ``number`` adds, if any (see _added)."""
@@ -548,7 +582,7 @@ class PackageDatabase:
             pkg.repos |= source.bit
             pkg.local |= source.local
             if source.local or self._package_at(key).installed_size == 0:
-                # apk_db_pkg_add: local files and "virtual" packages (installed size 0) are "cached".
+                # apk_db_pkg_add: local files and "virtual" packages (installed size 0) are cached.
                 pkg.repos |= _CACHE_REPOSITORY
         return pkg
 
@@ -585,13 +619,19 @@ class PackageDatabase:
         """``names`` in the iteration order of apk's name hash table: by bucket, and in a bucket
         the latest created first. Creation order is looked up only for names sharing a bucket."""
         ordered = sorted(names, key=_bucket_of)
-        for _, group in itertools.groupby(enumerate(ordered), key=lambda item: item[1].bucket):
-            run = list(group)
-            if len(run) > 1:
-                first = run[0][0]
-                ordered[first : first + len(run)] = sorted(
-                    (name for _, name in run), key=_creation_of, reverse=True
+        if len(ordered) < 2:
+            return ordered
+        buckets = [name.bucket() for name in ordered]
+        if len(set(buckets)) == len(buckets):
+            return ordered
+        start = 0
+        for _, run in itertools.groupby(buckets):
+            size = len(list(run))
+            if size > 1:
+                ordered[start : start + size] = sorted(
+                    ordered[start : start + size], key=_creation_of, reverse=True
                 )
+            start += size
         return ordered
 
     # Queries used by the solver ----------------------------------------------------------------
@@ -664,17 +704,8 @@ def _shared_checksums(sources: Sequence[_Source]) -> Dict[object, List[Tuple[int
     return {key: found for key, found in stanzas.items() if len(found) > 1}
 
 
-def _has_slot(name: _Name, slot: str) -> bool:
-    """Whether the slot has a value (without working the name out, as plain access would)."""
-    try:
-        object.__getattribute__(name, slot)
-    except AttributeError:
-        return False
-    return True
-
-
 def _bucket_of(name: _Name) -> int:
-    return name.bucket
+    return name.bucket()
 
 
 def _creation_of(name: _Name) -> object:
@@ -728,7 +759,7 @@ def _is_materialized(dep: _Dep, pkg: _Pkg) -> bool:
     """apk_dep_is_materialized: does the package itself (by its own name) satisfy ``dep``?"""
     if dep.name is not pkg.name:
         return dep.conflict
-    return _is_provided(dep, _Provider(pkg, pkg.version))
+    return _is_provided(dep, _provider((pkg, pkg.version)))
 
 
 _IRRELEVANT, _SATISFIES, _CONFLICTS = 1, 2, 4
@@ -740,7 +771,8 @@ def _analyze(dep: _Dep, pkg: _Pkg) -> int:
         return _SATISFIES if _is_materialized(dep, pkg) else _CONFLICTS
     for provided in pkg.provides:
         if provided.name is dep.name:
-            return _SATISFIES if _is_provided(dep, _Provider(pkg, provided.version)) else _CONFLICTS
+            provider = _provider((pkg, provided.version))
+            return _SATISFIES if _is_provided(dep, provider) else _CONFLICTS
     return _IRRELEVANT
 
 
@@ -924,6 +956,9 @@ class _Solver:
         if want and not s.queued_unresolved:
             s.queued_unresolved = True
             self.unresolved.append(s)
+            if s.wanted_key is None:
+                s.wanted_key = (0, name.priority, -s.max_dep_chain)
+                s.unwanted_key = (1, name.priority, -s.max_dep_chain)
         elif not want and s.queued_unresolved:
             s.queued_unresolved = False
             self.unresolved.remove(s)
@@ -933,23 +968,16 @@ class _Solver:
         and one option is left), else the best by compare_name_dequeue: wanted names first, then
         real before virtual ones, then the longest dependency chain below it; first found wins."""
         best: Optional[_NameState] = None
-        best_unwanted = best_priority = best_chain = 0
+        best_key = (2, 0, 0)  # worse than any
         for s in reversed(self.unresolved):  # apk's list order: the latest added first
             if s.requirers:
                 if s.reverse_deps_done and not s.has_options:
                     return s.name
-                unwanted = 0
+                key = s.wanted_key
             else:
-                unwanted = 1
-            priority = s.name.priority
-            chain = -s.max_dep_chain
-            if (
-                best is None
-                or unwanted < best_unwanted
-                or (unwanted == best_unwanted and priority < best_priority)
-                or (unwanted == best_unwanted and priority == best_priority and chain < best_chain)
-            ):
-                best, best_unwanted, best_priority, best_chain = s, unwanted, priority, chain
+                key = s.unwanted_key
+            if key < best_key:  # type: ignore[operator]
+                best, best_key = s, key
         return None if best is None else best.name
 
     def _seen_rdepends(self, name: _Name) -> List[_Name]:
@@ -959,9 +987,10 @@ class _Solver:
         found = self.seen_rdepends.get(name)
         if found is None:
             get = self.state.get
-            found = self.seen_rdepends[name] = self.db.hash_ordered(
-                name0 for name0 in name.rdepends if getattr(get(name0), "seen", False)
-            )
+            found = [name0 for name0 in name.rdepends if getattr(get(name0), "seen", False)]
+            if len(found) > 1:
+                found = self.db.hash_ordered(found)
+            self.seen_rdepends[name] = found
         return found
 
     def _reevaluate_reverse_deps(self, name: _Name) -> None:
@@ -1230,9 +1259,9 @@ class _Solver:
         if pkg is not None:
             if not state[pkg].selectable or not state[pkg].tag_ok:
                 self._mark_error(pkg)  # the best there is is broken or pinned away
-            self._assign(pkg.name, _Provider(pkg, pkg.version))
+            self._assign(pkg.name, _provider((pkg, pkg.version)))
             for provided in pkg.provides:
-                self._assign(provided.name, _Provider(pkg, provided.version))
+                self._assign(provided.name, _provider((pkg, provided.version)))
             for dep in pkg.depends:
                 self._apply_constraint(pkg, dep)
         else:

@@ -283,3 +283,235 @@ def test_order_violations_reports_dependencies_installed_too_late() -> None:
     assert (
         order_violations(Resolution((ResolvedPackage(lib, None), ResolvedPackage(app, None)))) == ()
     )
+
+
+# --- The database works names out lazily: held to an eager reference -----------------------------
+# PackageDatabase works a name out (providers, priority, install_if triggers, reverse dependencies
+# in apk's hash order) only when a resolve reaches it. This reference builds all of it up front,
+# the way apk-tools does (and this module once did), and every name must come out the same.
+
+
+def _reference_database(sources: List[Tuple[Optional[str], List[Package]]], arch: str) -> dict:
+    """{name: (providers, priority, rinstall_if, rdepends)} built eagerly, as apk_db_open does;
+    providers are (label, provided version, repository bits)."""
+    import base64
+    import binascii
+    from collections import defaultdict
+
+    def bucket(name: str) -> int:  # apk_blob_hash, djb2 over signed chars, in 20000 buckets
+        value = 5381
+        for byte in name.encode():
+            value = value * 33 + (byte - 256 if byte > 127 else byte)
+        return (value & (2**64 - 1)) % 20000
+
+    created: dict = {}  # name -> creation order
+
+    def create(name: str) -> None:
+        created.setdefault(name, len(created))
+
+    def identity(checksum: str) -> object:
+        if len(checksum) > 2 and checksum[:2] in ("Q1", "Q2"):
+            try:
+                return checksum[1], base64.b64decode(checksum[2:])
+            except (binascii.Error, ValueError):
+                pass
+        return ("raw", checksum) if checksum else object()
+
+    providers: dict = defaultdict(list)  # name -> [(package record, version)]
+    by_checksum: dict = {}
+    repositories = 0
+    for repository, packages in sources:
+        if repository is None:
+            bit = 1  # apk's cache, where local files are
+        else:
+            repositories += 1
+            bit = 1 << repositories
+        for package in packages:
+            create(package.name)
+            for dependency in package.depends + package.provides + package.install_if:
+                create(dependency.name)
+            if package.arch not in ("", "noarch", arch):
+                continue
+            key = identity(package.checksum)
+            record = by_checksum.get(key)
+            if record is None:
+                record = by_checksum[key] = {"package": package, "repos": 0}
+                providers[package.name].append((record, package.version))
+                for provided in package.provides:
+                    providers[provided.name].append((record, provided.version))
+            record["repos"] |= bit
+            if repository is None or package.installed_size == 0:
+                record["repos"] |= 1
+    hashed = sorted(created, key=lambda name: (bucket(name), -created[name]))
+    rdepends: dict = defaultdict(list)
+    rinstall_if: dict = defaultdict(list)
+    for name in hashed:
+        for record, _ in providers[name]:
+            for field, reverse in (("depends", rdepends), ("install_if", rinstall_if)):
+                for dependency in getattr(record["package"], field):
+                    if name not in reverse[dependency.name][-1:]:
+                        reverse[dependency.name].append(name)
+    result = {}
+    for name in created:
+        entries = providers[name]
+        virtual = sum(record["package"].name != name for record, _ in entries)
+        priority = 0 if virtual == 0 else 1 if virtual != len(entries) else 2
+        labels = [
+            (f"{r['package'].name}-{r['package'].version}", version, r["repos"])
+            for r, version in entries
+        ]
+        result[name] = (labels, priority, rinstall_if[name], rdepends[name])
+    return result
+
+
+def _assert_database_matches_reference(indexes: list, arch: str) -> None:
+    from apkoci.apk.solver import PackageDatabase
+
+    sources = [
+        (getattr(index, "repository", None), list(getattr(index, "packages", index)))
+        for index in indexes
+    ]
+    reference = _reference_database(sources, arch)
+    database = PackageDatabase(indexes, arch)
+    names = {name: database._name(name) for name in reference}
+    for name in names.values():
+        name.providers  # work every name out, so that reverse dependencies are complete
+    for text, (providers, priority, rinstall_if, rdepends) in reference.items():
+        name = names[text]
+        got = [
+            (provider.pkg.label, provider.version, provider.pkg.repos)
+            for provider in name.providers
+        ]
+        assert got == providers, text
+        assert name.priority == priority, text
+        assert [other.name for other in name.rinstall_if] == rinstall_if, text
+        assert [other.name for other in database.hash_ordered(name.rdepends)] == rdepends, text
+
+
+def _loaded_index(tmp_path: Path, folder: str, tag: Optional[str] = None) -> RepositoryIndex:
+    """An index read the way load_index reads one (lazily), from the shared Alpine data."""
+    from apkoci.apk.repository import load_index
+    from apkoci.apk.signature import Keyring
+
+    arch = folder.rsplit("-", 1)[1]
+    root = tmp_path / folder / ("tagged" if tag else "plain")
+    (root / arch).mkdir(parents=True)
+    (root / arch / "APKINDEX.tar.gz").symlink_to(
+        shared_testdata("alpine", folder, "APKINDEX.tar.gz")
+    )
+    keyring = Keyring.from_paths([shared_testdata("alpine", "keys")])
+    return load_index(Repository(url=str(root), tag=tag), arch, keyring)
+
+
+def test_database_matches_the_eager_reference_on_alpine_indexes(tmp_path: Path) -> None:
+    v316 = _loaded_index(tmp_path, "v3.16-main-x86_64")
+    v317 = _loaded_index(tmp_path, "v3.17-main-aarch64")
+    _assert_database_matches_reference([v316], "x86_64")
+    # Names of packages for another arch count in apk's name order, though the packages do not.
+    _assert_database_matches_reference([v317, v316], "x86_64")
+    # The same packages in two repositories are one package, available from both.
+    tagged = _loaded_index(tmp_path, "v3.16-main-x86_64", tag="edge")
+    _assert_database_matches_reference([v316, tagged, v317], "aarch64")
+
+
+def test_database_matches_the_eager_reference_on_apk_tools_repositories() -> None:
+    folder = shared_testdata(SOLVER_DATA)
+    indexes = [
+        RepositoryIndex(
+            Repository(url=str(path)), "x86_64", "", parse_index_text(path.read_text(), str(path))
+        )
+        for path in sorted(folder.glob("*.repo"))
+    ]
+    for index in indexes:
+        _assert_database_matches_reference([index], "x86_64")
+    _assert_database_matches_reference(indexes, "x86_64")
+    local = [package for index in indexes[:2] for package in index.packages]
+    _assert_database_matches_reference([local] + indexes, "x86_64")
+
+
+def test_lazily_loaded_index_resolves_as_the_index_read_in_full(tmp_path: Path) -> None:
+    lazy = _loaded_index(tmp_path, "v3.17-main-aarch64")
+    eager = RepositoryIndex(lazy.repository, lazy.arch, lazy.description, list(lazy.packages))
+    names = sorted({package.name for package in eager.packages})[1::7]
+    for name in names:
+        try:
+            expected = resolve([name], [eager], "aarch64")
+        except UnsatisfiableError as error:
+            with pytest.raises(UnsatisfiableError) as raised:
+                resolve([name], [_loaded_index(tmp_path / name, "v3.17-main-aarch64")], "aarch64")
+            assert str(raised.value) == str(error)
+            continue
+        assert resolve([name], [lazy], "aarch64") == expected
+
+
+def test_threads_resolving_on_one_database_get_what_one_thread_gets(tmp_path: Path) -> None:
+    import concurrent.futures
+    import sys
+
+    from apkoci.apk.solver import PackageDatabase
+
+    index = _loaded_index(tmp_path, "v3.16-main-x86_64")
+    names = sorted({package.name for package in index.packages})[::53]
+    worlds = [[name] for name in names] + [names[i : i + 4] for i in range(0, len(names), 4)]
+
+    def outcome(database: PackageDatabase, world: List[str]) -> object:
+        try:
+            return database.resolve(world)
+        except UnsatisfiableError as error:
+            return str(error)
+
+    alone = PackageDatabase([index], "x86_64")
+    expected = [outcome(alone, world) for world in worlds]
+    shared = PackageDatabase([index], "x86_64")
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as can be, mid-way through names
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            got = list(pool.map(lambda world: outcome(shared, world), worlds))
+    finally:
+        sys.setswitchinterval(interval)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "a", "busybox", "so:libc.musl-x86_64.so.1", "ü-é€", "x" * 64, "y" * 65, "z" * 200],
+)
+def test_name_buckets_are_apk_tools_djb2(name: str) -> None:
+    from apkoci.apk.solver import _apk_name_bucket
+
+    value = 5381
+    for byte in name.encode():
+        value = (value * 33 + (byte - 256 if byte > 127 else byte)) % 2**64
+    assert _apk_name_bucket(name) == value % 20000
+
+
+@pytest.mark.parametrize(
+    "checksums",
+    [
+        ["Q1ZX+on7zBgcokTctj4tLSmx7q5O4=", "Q1VUBxlP54+nXCR+xuJZq3y37aJ8A="],
+        ["Q1ZX+on7zBgcokTctj4tLSmx7q5O5=", "Q1ZX+on7zBgcokTctj4tLSmx7q5O4="],  # one bytes, twice
+        ["Q1x\nQ1ZX+on7zBgcokTctj4tLSmx7q5O4=", "Q1ZX+on7zBgcokTctj4tLSmx7q5O4="],
+        ["", "", "raw", "Q1", "Q1!!", "Q2" + "A" * 43 + "=", "Q2" + "A" * 42 + "E="],
+        [],
+    ],
+)
+def test_checksum_keys_tell_packages_apart_as_apk_does(checksums: List[str]) -> None:
+    # apk compares decoded checksums: two spellings of the same bytes are one package.
+    import base64
+    import binascii
+
+    from apkoci.apk.solver import _checksum_keys
+
+    def decoded(checksum: str) -> object:
+        if len(checksum) > 2 and checksum[:2] in ("Q1", "Q2"):
+            try:
+                return checksum[1], base64.b64decode(checksum[2:])
+            except (binascii.Error, ValueError):
+                pass
+        return ("raw", checksum) if checksum else object()
+
+    keys, expected = list(_checksum_keys(checksums)), [decoded(c) for c in checksums]
+    for i in range(len(checksums)):
+        for j in range(len(checksums)):
+            assert (keys[i] == keys[j]) == (expected[i] == expected[j]), (i, j)
