@@ -2,8 +2,8 @@
 
 Each run is a fresh process (interpreter start, imports, reading the signed index, verifying its
 signature, parsing ~4,900 packages, resolving), as a user or a Pants process would run it. It prints
-wall time and peak memory per world, the median of several runs, beside two references measured in the
-same run on the same machine:
+wall time and peak memory per world, the median of several runs, beside two references measured
+in the same run on the same machine:
 
 - `python -c pass` with the same interpreter: the floor any Python CLI pays;
 - `gzip -dc APKINDEX.tar.gz`: the floor of just reading the index.
@@ -12,7 +12,8 @@ Each world is measured as the environment runs Python (with PYTHONDONTWRITEBYTEC
 compiles the engine's modules from source), and again with a bytecode cache (a private
 PYTHONPYCACHEPREFIX, filled by a first run): what an installed package or a Pants sandbox sees.
 
-apk-tools 2.14 itself needs about 0.16 s and 24 MiB for the large world (measured under CPU emulation,
+apk-tools 2.14 itself needs about 0.16 s and 24 MiB for the large world (measured under CPU
+emulation,
 as no apk-tools runs natively here).
 
 Run it by hand: `python bench/resolve.py` (from the repository root, with the engine's dependencies

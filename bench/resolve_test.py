@@ -1,9 +1,8 @@
-"""Runs the resolve benchmark once, for correctness only: its figures are read by people, not tests."""
+"""Runs the resolve benchmark once, for correctness only: people read its figures, tests do not."""
 
 from __future__ import annotations
 
 import resolve as bench
-
 from apkoci.testing import shared_testdata
 
 

@@ -2,8 +2,8 @@
 
 The real-world data (Alpine indexes, apk-tools' vectors, ...) sits beside the repository in
 ``../shared/testdata`` and is never copied into it. Pants runs tests in a sandbox that hides
-``../shared``, so ``pants.toml`` passes the path in as ``APKOCI_TESTDATA``; outside Pants the path is
-found from this file's location.
+``../shared``, so ``pants.toml`` passes the path in as ``APKOCI_TESTDATA``; outside Pants the path
+is found from this file's location.
 """
 
 from __future__ import annotations

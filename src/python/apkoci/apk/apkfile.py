@@ -278,7 +278,14 @@ _TAR_BLOCK = 512
 # (start, end) of a tar header's number fields: mode, uid, gid, size, mtime, checksum, devmajor,
 # devminor.
 _TAR_NUMBER_FIELDS = (
-    (100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (148, 156), (329, 337), (337, 345)
+    (100, 108),
+    (108, 116),
+    (116, 124),
+    (124, 136),
+    (136, 148),
+    (148, 156),
+    (329, 337),
+    (337, 345),
 )
 
 

@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from apkoci.apk.apkfile import (
     PAX_CHECKSUM_SHA1,
     ApkFile,
@@ -29,6 +26,8 @@ from apkoci.apk.apkfile import (
 )
 from apkoci.apk.signature import Keyring, SignatureError, sign
 from apkoci.testing import shared_testdata
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 ALPINE_616AE350 = "alpine-devel@lists.alpinelinux.org-616ae350.rsa.pub"
 
@@ -506,9 +505,7 @@ def test_small_members_of_every_shared_file_read_as_tarfile_reads_them() -> None
     assert read_plainly >= 30
 
 
-def _tar(
-    entries: Sequence[tarfile.TarInfo], contents: Sequence[bytes], **options: object
-) -> bytes:
+def _tar(entries: Sequence[tarfile.TarInfo], contents: Sequence[bytes], **options: object) -> bytes:
     buffer = io.BytesIO()
     archive = tarfile.open(fileobj=buffer, mode="w", **options)  # type: ignore[call-overload]
     with archive:
@@ -530,7 +527,7 @@ def test_unusual_tars_are_left_to_tarfile_or_read_alike() -> None:
     long_name = "d/" * 60 + "file"
     cases = [
         plain[: 2 * 512 + 100],  # the second header cut short
-        plain[:512 + 3],  # the data cut short
+        plain[: 512 + 3],  # the data cut short
         plain[:512] + b"\0" * 1024,  # the end blocks right after the header (data missing)
         b"\0" * 1024,
         b"",

@@ -4,7 +4,6 @@ import pickle
 import tarfile
 
 import pytest
-
 from apkoci.apk.dependency import (
     Dependency,
     DependencyError,

@@ -37,7 +37,7 @@ import operator
 import re
 import threading
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from apkoci.apk.dependency import (
     CANONICAL_DEPENDENCY_LIST_PATTERN,

@@ -4,7 +4,6 @@ import tarfile
 from typing import Dict, Iterable
 
 import pytest
-
 from apkoci.apk.dependency import Dependency, parse_dependencies
 from apkoci.apk.index import IndexFormatError, Package, format_index_text, parse_index_text
 from apkoci.errors import ApkociError
@@ -310,9 +309,9 @@ def test_catalog_reads_as_parse_index_text_through_random_damage() -> None:
                 lines.insert(where, "")
             elif action == 4 and lines[where]:
                 cut = generator.randrange(len(lines[where]))
-                lines[where] = lines[where][:cut] + generator.choice(" =<>~@!:x1.\t") + lines[
-                    where
-                ][cut + 1 :]
+                lines[where] = (
+                    lines[where][:cut] + generator.choice(" =<>~@!:x1.\t") + lines[where][cut + 1 :]
+                )
             else:
                 lines[where] = lines[where][:1]
         _assert_catalog_reads_as_parse_index_text("\n".join(lines))

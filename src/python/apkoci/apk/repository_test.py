@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from apkoci.apk.apkfile import ApkFormatError, read_signed_head
 from apkoci.apk.apkfile_test import gzip_member, public_pem, signature_member, tar_bytes
 from apkoci.apk.repository import (
@@ -25,6 +23,7 @@ from apkoci.apk.repository import (
 )
 from apkoci.apk.signature import Keyring, SignatureError
 from apkoci.testing import shared_testdata
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 ALPINE_6165EE59 = "alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub"
 ALPINE_616AE350 = "alpine-devel@lists.alpinelinux.org-616ae350.rsa.pub"

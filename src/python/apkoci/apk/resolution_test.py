@@ -12,7 +12,6 @@ import json
 from typing import Any, Dict, List
 
 import pytest
-
 from apkoci.apk.repository import Repository, RepositoryIndex, read_index_archive
 from apkoci.apk.signature import Keyring
 from apkoci.apk.solver import (

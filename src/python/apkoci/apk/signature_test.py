@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, rsa
-
 from apkoci.apk.apkfile import read_signed_head
 from apkoci.apk.signature import (
     Keyring,
@@ -24,6 +21,8 @@ from apkoci.apk.signature import (
 )
 from apkoci.errors import ApkociError
 from apkoci.testing import shared_testdata
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
 ALPINE_616AE350 = "alpine-devel@lists.alpinelinux.org-616ae350.rsa.pub"
 
@@ -391,11 +390,10 @@ def verification_keys(keys: Dict[str, rsa.RSAPrivateKey]) -> list:
 def test_verification_agrees_with_cryptography_on_forged_and_malformed_signatures(
     digest_name: str, verification_keys: list
 ) -> None:
+    from apkoci.apk.signature import _DIGEST_INFO_PREFIXES, _load_public_key, _verifies
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
     from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
-    from apkoci.apk.signature import _DIGEST_INFO_PREFIXES, _load_public_key, _verifies
 
     algorithm = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha512": hashes.SHA512()}
     digest = hashlib.new(digest_name, b"signed bytes").digest()

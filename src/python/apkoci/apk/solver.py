@@ -56,6 +56,7 @@ from typing import (
     TYPE_CHECKING,
     Deque,
     Dict,
+    Iterable,
     Iterator,
     List,
     NamedTuple,

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 import pytest
-
 from apkoci.apk.dependency import Dependency
 from apkoci.apk.index import Package, parse_index_text
 from apkoci.apk.repository import Repository, RepositoryIndex
@@ -347,8 +346,8 @@ def _reference_database(sources: List[Tuple[Optional[str], List[Package]]], arch
     rinstall_if: dict = defaultdict(list)
     for name in hashed:
         for record, _ in providers[name]:
-            for field, reverse in (("depends", rdepends), ("install_if", rinstall_if)):
-                for dependency in getattr(record["package"], field):
+            for attribute, reverse in (("depends", rdepends), ("install_if", rinstall_if)):
+                for dependency in getattr(record["package"], attribute):
                     if name not in reverse[dependency.name][-1:]:
                         reverse[dependency.name].append(name)
     result = {}

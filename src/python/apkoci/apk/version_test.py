@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple, Union
 
 import pytest
-
 from apkoci.apk import version
 from apkoci.apk.version import (
     PLAIN_VERSION_PATTERN,

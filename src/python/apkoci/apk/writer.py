@@ -66,9 +66,6 @@ from typing import (
     Union,
 )
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from apkoci.apk.apkfile import (
     PAX_CHECKSUM_SHA1,
     SCRIPT_NAMES,
@@ -83,6 +80,8 @@ from apkoci.apk.index import Package, format_index_text
 from apkoci.apk.signature import DIGEST_OF_ALGORITHM, load_private_key, sign
 from apkoci.apk.version import compare_versions, is_valid_version
 from apkoci.errors import ApkociError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 PathLike = Union[str, "os.PathLike[str]"]
 # A signing key: a PEM file (its name, plus ".pub", is the default key name, as abuild and melange

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
-
 from apkoci.apk.apkfile import PAX_CHECKSUM_SHA1, PkgInfo, control_checksum, read_apk
 from apkoci.apk.repository import read_index_archive
 from apkoci.apk.signature import Keyring, KeyringError, SignatureError

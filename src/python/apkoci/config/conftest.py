@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from apkoci.testing import shared_testdata
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-from apkoci.testing import shared_testdata
 
 WriteConfig = Callable[..., Path]
 

@@ -42,12 +42,6 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Type, Union
 
 import yaml
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from apkoci.apk.version import CHECKSUM_OPERATOR, VersionError, canonical_operator, is_valid_version
 from apkoci.config.model import (
     ALL_ARCHS,
@@ -78,6 +72,11 @@ from apkoci.config.model import (
 )
 from apkoci.config.show import configuration_data
 from apkoci.errors import ApkociError
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 PathLike = Union[str, "os.PathLike[str]"]
 

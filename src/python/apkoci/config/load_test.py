@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import List
 
 import pytest
-
 from apkoci.apk.version import VersionError, canonical_operator
 from apkoci.config.conftest import WriteConfig, indented
 from apkoci.config.load import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import fields
 
 import pytest
-
 from apkoci.config.model import (
     ALL_ARCHS,
     Accounts,

@@ -14,7 +14,6 @@ import re
 from typing import Any, Dict
 
 import yaml
-
 from apkoci.config.model import Arch, ImageConfiguration, KeyringEntry, PackageSpec
 
 # Defaults that mean "not set": a field holding one of them is left out of the printout.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from apkoci.config.conftest import WriteConfig
 from apkoci.config.load import configuration_digest, load_configuration
 from apkoci.config.model import ImageConfiguration

@@ -8,7 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from apkoci.apk.dependency import parse_dependency
 from apkoci.apk.index import Package
 from apkoci.install.database import (

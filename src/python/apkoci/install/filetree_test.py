@@ -6,7 +6,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from apkoci.install.filetree import FileTree, FileTreeError, normalize_path
 from apkoci.oci.layer import CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, write_layer
 

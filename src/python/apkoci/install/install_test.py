@@ -10,9 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
-import pytest
-
 import apkoci
+import pytest
 from apkoci.apk.apkfile import ApkIntegrityError, read_apk
 from apkoci.install.database import (
     Acl,

@@ -38,9 +38,9 @@ class Spec:
     gname: str = "root"
     target: str = ""  # symlink target, or the path a hard link links to
     xattrs: Mapping[str, bytes] = field(default_factory=dict)
-    checksum: Optional[str] = (
-        None  # the SHA-1 record to write; default: the right one ("" for none)
-    )
+    checksum: Optional[
+        str
+    ] = None  # the SHA-1 record to write; default: the right one ("" for none)
     devmajor: int = 0
     devminor: int = 0
 

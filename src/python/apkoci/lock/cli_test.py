@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Sequence
 
 import pytest
-
 from apkoci.lock.cli import add_fetch_parser, add_lock_parser, default_lock_path
 from apkoci.lock.conftest import apko_lock_text
 from apkoci.lock.lock_test import _without_extension

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterator, Tuple
 
 import pytest
-
 from apkoci.testing import shared_testdata
 
 # apko's lock of its test configuration: per package (in apko's order: x86_64, then aarch64, each

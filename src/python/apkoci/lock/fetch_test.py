@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import List
 
 import pytest
-
 from apkoci.lock.conftest import apko_lock_text, serve_directory
 from apkoci.lock.fetch import FetchError, fetch_locked_packages
 from apkoci.lock.lock import lock_configuration

@@ -63,13 +63,7 @@ from apkoci.config import (
     load_configuration,
 )
 from apkoci.errors import ApkociError
-from apkoci.lock.fetch import (
-    download,
-    is_remote,
-    local_path,
-    naming_source,
-    without_credentials,
-)
+from apkoci.lock.fetch import download, is_remote, local_path, naming_source, without_credentials
 from apkoci.lock.lockfile import (
     Lock,
     LockConfig,

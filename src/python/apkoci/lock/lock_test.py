@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from apkoci.apk.solver import UnsatisfiableError
 from apkoci.lock.conftest import APKO_PACKAGES, apko_lock_text, serve_directory
 from apkoci.lock.lock import StaleLockError, check_fresh, is_stale, lock_configuration
@@ -120,7 +119,9 @@ def test_a_remote_key_is_pinned_by_sha256_and_size(apko_cli: Path, tmp_path: Pat
     assert (locked.sha256, locked.size) == (hashlib.sha256(key).hexdigest(), len(key))
     assert parse_lock(format_lock(lock)).contents.keyring == (locked,)
     # A local key needs no pin: the build reads it from the repository.
-    local = lock_configuration(_config(tmp_path, str(apko_cli / "packages"), str(apko_cli / "melange.rsa.pub")))
+    local = lock_configuration(
+        _config(tmp_path, str(apko_cli / "packages"), str(apko_cli / "melange.rsa.pub"))
+    )
     assert (local.contents.keyring[0].sha256, local.contents.keyring[0].size) == (None, None)
 
 

@@ -5,7 +5,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from apkoci.lock.conftest import APKO_CONFIG_CHECKSUM, APKO_PACKAGES, apko_lock_text
 from apkoci.lock.lockfile import (
     Lock,

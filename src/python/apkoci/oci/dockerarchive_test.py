@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
-
 from apkoci.oci.dockerarchive import DockerArchiveError, check_repo_tag, write_docker_archive
 from apkoci.oci.image import ContainerConfig, Image, build_image, platform_for_arch
 from apkoci.oci.layer import Entry, write_layer

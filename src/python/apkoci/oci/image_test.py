@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from apkoci.errors import ApkociError
 from apkoci.oci.image import (
     MEDIA_TYPE_CONFIG,

@@ -13,7 +13,6 @@ from typing import Dict, List
 
 import pytest
 import zstandard
-
 from apkoci.errors import ApkociError
 from apkoci.oci.layer import (
     CHAR,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import List, Sequence
 
 import pytest
-
 from apkoci.oci.image import (
     ANNOTATION_REF_NAME,
     MEDIA_TYPE_INDEX,

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import pytest
-
 from apkoci.apk.index import Package, parse_index_text
 from apkoci.sbom.facts import ImageFacts, parse_os_release
 from apkoci.testing import shared_testdata

@@ -6,8 +6,6 @@ import json
 import random
 import uuid
 
-from packageurl import PackageURL
-
 from apkoci.sbom.conftest import (
     alpine_base,
     image_facts,
@@ -17,6 +15,7 @@ from apkoci.sbom.conftest import (
 )
 from apkoci.sbom.cyclonedx import INDEX_FILE_NAME, image_cyclonedx, image_file_name, index_cyclonedx
 from apkoci.sbom.facts import IndexFacts
+from packageurl import PackageURL
 
 
 def _valid(data: bytes, errors) -> dict:

@@ -4,8 +4,6 @@ import dataclasses
 import hashlib
 
 import pytest
-from packageurl import PackageURL
-
 from apkoci.apk.apkfile import read_apk
 from apkoci.apk.dependency import parse_dependencies
 from apkoci.apk.index import Package
@@ -28,6 +26,7 @@ from apkoci.sbom.facts import (
     parse_os_release,
 )
 from apkoci.testing import shared_testdata
+from packageurl import PackageURL
 
 DIGEST = "sha256:" + "ab" * 32
 

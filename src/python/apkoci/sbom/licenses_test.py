@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from apkoci.sbom._spdx_license_list import EXCEPTION_IDS, LICENSE_IDS, LICENSE_LIST_VERSION
 from apkoci.sbom.conftest import index_packages, installed_db_packages
 from apkoci.sbom.licenses import NOASSERTION, listed_license, spdx_license

@@ -6,8 +6,6 @@ import json
 import random
 
 import pytest
-from packageurl import PackageURL
-
 from apkoci.sbom.conftest import (
     alpine_base,
     image_facts,
@@ -18,6 +16,7 @@ from apkoci.sbom.conftest import (
 )
 from apkoci.sbom.facts import IndexFacts, SbomError
 from apkoci.sbom.spdx import INDEX_FILE_NAME, image_file_name, image_spdx, index_spdx, spdx_id
+from packageurl import PackageURL
 
 
 def _by_name(document):
