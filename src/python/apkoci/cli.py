@@ -22,6 +22,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 from apkoci.apk.repository import Repository, RepositoryIndex, load_index
 from apkoci.apk.signature import Keyring
 from apkoci.apk.solver import Resolution, resolve
+from apkoci.cli_options import add_allow_untrusted_option
 from apkoci.errors import ApkociError
 
 
@@ -109,11 +110,7 @@ def _add_resolve_parser(commands: argparse._SubParsersAction) -> None:
         help="a public key file (or a folder of them) that signs the indexes; repeat for several",
     )
     parser.add_argument("--arch", required=True, help="the APK architecture, e.g. x86_64, aarch64")
-    parser.add_argument(
-        "--allow-untrusted",
-        action="store_true",
-        help="accept indexes that are unsigned or signed by keys not in the keyring",
-    )
+    add_allow_untrusted_option(parser)
     parser.add_argument(
         "--json",
         action="store_true",

@@ -26,6 +26,11 @@ from apkoci.build.errors import BuildError
 from apkoci.build.filetree_steps import world
 from apkoci.build.layerinfo import LAYER_FILES
 from apkoci.build.steps import parse_annotations
+from apkoci.cli_options import (
+    add_allow_untrusted_option,
+    add_include_path_option,
+    add_timeout_option,
+)
 from apkoci.config import Arch, format_configuration, load_configuration
 
 # The lock's own way to load the keyring and the repositories a configuration resolves from, so
@@ -142,25 +147,9 @@ def add_build_parser(commands: argparse._SubParsersAction) -> None:
         default="gzip",
         help="how to compress the layers (default: gzip)",
     )
-    parser.add_argument(
-        "--include-path",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="another folder to look for the configuration's `include` in; repeat for several",
-    )
-    parser.add_argument(
-        "--allow-untrusted",
-        action="store_true",
-        help="accept indexes that are unsigned or signed by keys not in the keyring",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help=f"network timeout per connection and read (default: {DEFAULT_TIMEOUT_SECONDS:g})",
-    )
+    add_include_path_option(parser)
+    add_allow_untrusted_option(parser)
+    add_timeout_option(parser)
     parser.set_defaults(run=_build_command)
 
 
@@ -182,13 +171,7 @@ def add_show_config_parser(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("config", metavar="CONFIG", help="the apko.yaml")
-    parser.add_argument(
-        "--include-path",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="another folder to look for the configuration's `include` in; repeat for several",
-    )
+    add_include_path_option(parser)
     parser.set_defaults(run=_show_config_command)
 
 
@@ -270,25 +253,9 @@ def add_show_packages_parser(commands: argparse._SubParsersAction) -> None:
         default="name-version",
         help=f"one of apko's formats: {', '.join(PACKAGE_FORMATS)} (default: name-version)",
     )
-    parser.add_argument(
-        "--include-path",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="another folder to look for the configuration's `include` in; repeat for several",
-    )
-    parser.add_argument(
-        "--allow-untrusted",
-        action="store_true",
-        help="accept indexes that are unsigned or signed by keys not in the keyring",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help=f"network timeout per connection and read (default: {DEFAULT_TIMEOUT_SECONDS:g})",
-    )
+    add_include_path_option(parser)
+    add_allow_untrusted_option(parser)
+    add_timeout_option(parser)
     parser.set_defaults(run=_show_packages_command)
 
 

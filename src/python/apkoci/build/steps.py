@@ -26,6 +26,7 @@ from apkoci.build.image import DEFAULT_FORMATS, FORMATS, ArchLayers, assemble_im
 from apkoci.build.layerinfo import LAYER_FILES
 from apkoci.build.layers import build_directory_layer, build_package_layer, find_build_arch
 from apkoci.build.split import load_part, write_split
+from apkoci.cli_options import add_include_path_option
 from apkoci.config import load_configuration
 from apkoci.lock.lockfile import read_lock
 
@@ -96,13 +97,7 @@ def add_split_config_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("config", metavar="CONFIG", help="the apko.yaml")
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="where to write")
-    parser.add_argument(
-        "--include-path",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="another folder to look for the configuration's `include` in; repeat for several",
-    )
+    add_include_path_option(parser)
     parser.set_defaults(run=_split_config_command)
 
 

@@ -11,7 +11,11 @@ import argparse
 import os
 from collections import Counter
 
-from apkoci.apk.repository import DEFAULT_TIMEOUT_SECONDS
+from apkoci.cli_options import (
+    add_allow_untrusted_option,
+    add_include_path_option,
+    add_timeout_option,
+)
 from apkoci.lock.fetch import fetch_locked_packages
 from apkoci.lock.lock import lock_configuration
 from apkoci.lock.lockfile import read_lock, write_lock
@@ -66,25 +70,9 @@ def add_lock_parser(commands: argparse._SubParsersAction) -> None:
         help="an architecture to lock (amd64 or x86_64, arm64 or aarch64, ...); repeat for "
         "several (default: the configuration's `archs`, else all of apko's)",
     )
-    parser.add_argument(
-        "--include-path",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="another folder to look for the configuration's `include` in; repeat for several",
-    )
-    parser.add_argument(
-        "--allow-untrusted",
-        action="store_true",
-        help="accept indexes that are unsigned or signed by keys not in the keyring",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help=f"network timeout per connection and read (default: {DEFAULT_TIMEOUT_SECONDS:g})",
-    )
+    add_include_path_option(parser)
+    add_allow_untrusted_option(parser)
+    add_timeout_option(parser)
     parser.set_defaults(run=_lock_command)
 
 
@@ -121,11 +109,5 @@ def add_fetch_parser(commands: argparse._SubParsersAction) -> None:
         help="the folder relative package paths in the lock are relative to (default: the folder "
         "of the configuration the lock was made from, as the lock names it)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help=f"network timeout per connection and read (default: {DEFAULT_TIMEOUT_SECONDS:g})",
-    )
+    add_timeout_option(parser)
     parser.set_defaults(run=_fetch_command)
