@@ -30,7 +30,7 @@ from typing import Dict, Iterator, List, Mapping, Sequence
 import pytest
 from apkoci.apk.dependency import parse_dependencies
 from apkoci.apk.writer import PackageSpec, build_index, build_package, generate_signing_key
-from apkoci.oci.testing_tools import is_root, require_tool, run_tool
+from apkoci.oci.testing_tools import is_root, podman_command, require_tool, run_tool
 
 BASELAYOUT_TIME = 1_700_000_000
 BUSYBOX_TIME = 1_700_100_000
@@ -215,21 +215,7 @@ def podman() -> Iterator[List[str]]:
         pytest.skip("podman load into a private storage root is tested as root")
     # podman refuses a runroot longer than 50 characters: not under pytest's deep tmp_path.
     root = Path(tempfile.mkdtemp(prefix="apkoci-podman-", dir="/tmp"))
-    command = [
-        require_tool("podman"),
-        "--storage-driver",
-        "vfs",
-        "--cgroup-manager",
-        "cgroupfs",
-        "--runtime",
-        require_tool("runc"),
-        "--events-backend",
-        "file",
-        "--root",
-        str(root / "storage"),
-        "--runroot",
-        str(root / "run"),
-    ]
+    command = podman_command(root)
     yield command
     run_tool([*command, "image", "unmount", "--all"])
     shutil.rmtree(root, ignore_errors=True)

@@ -11,7 +11,14 @@ import pytest
 from apkoci.oci.dockerarchive import DockerArchiveError, check_repo_tag, write_docker_archive
 from apkoci.oci.image import ContainerConfig, Image, build_image, platform_for_arch
 from apkoci.oci.layer import Entry, write_layer
-from apkoci.oci.testing_tools import arch_tree, assert_tree_matches, is_root, require_tool, run_tool
+from apkoci.oci.testing_tools import (
+    arch_tree,
+    assert_tree_matches,
+    is_root,
+    podman_command,
+    require_tool,
+    run_tool,
+)
 
 MTIME = 1700000000
 
@@ -45,19 +52,7 @@ class Podman:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.command = [
-            require_tool("podman"),
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--runtime",
-            require_tool("runc"),
-            "--events-backend",
-            "file",
-            "--root",
-            str(root / "storage"),
-            "--runroot",
-            str(root / "run"),
+            *podman_command(root),
             "--tmpdir",
             str(root / "tmp"),
         ]

@@ -195,3 +195,23 @@ def build_sample_artifacts(out: Path, *, mtime: int = 1700000000) -> List[Path]:
     index = build_index([image.descriptor() for image in images])
     layout = write_layout(out / "layout", images, index=index, tags=["latest"], platform_tags=True)
     return sorted([out / "image.tar", *(path for path in layout.rglob("*") if path.is_file())])
+
+
+def podman_command(root: Path) -> List[str]:
+    """podman on a throw-away storage root under ``root``, with the flags that work as root
+    without systemd (vfs storage, cgroupfs, runc, file events)."""
+    return [
+        require_tool("podman"),
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--runtime",
+        require_tool("runc"),
+        "--events-backend",
+        "file",
+        "--root",
+        str(root / "storage"),
+        "--runroot",
+        str(root / "run"),
+    ]
