@@ -4,8 +4,8 @@ The end-to-end tests prove caching and reproducibility the way a user meets them
 `./pants` in a fresh checkout. A `Clone` is such a checkout: the repository's files (tracked, and
 untracked but not ignored, so that work not committed yet is tested too), with its own local store
 (Pants' process cache), named caches and work dir, and no pantsd. Nothing is shared between
-clones but the Pants installation (`.pants.bootstrap`, a symlink to the repository's, so that no
-clone bootstraps again). Every clone of a session copies one `Checkout`, a snapshot of the
+clones but the Pants installation (the folder `./pants` sets up outside the checkout, passed on
+in `APKOCI_PANTS_BOOTSTRAP`, so that no clone bootstraps again). Every clone of a session copies one `Checkout`, a snapshot of the
 repository taken once: a file edited in the repository during the session changes no clone.
 
 Every run records Pants' workunits (with the `workunit-logger` backend that ships with Pants), and
@@ -41,8 +41,11 @@ RUN_TIMEOUT_SECONDS = 900
 # What every build runs: `package` of every example that builds offline, from this repository
 # alone (those tagged `network` install from the internet).
 PACKAGE_EXAMPLES = ("--tag=-network", "package", "examples::")
-# Where `./pants` keeps the Pants installation it sets up, beside itself.
-BOOTSTRAP = ".pants.bootstrap"
+# Where `./pants` keeps the Pants installation it sets up (outside the checkout); it exports it, and
+# pants.toml passes it on to tests (`[test].extra_env_vars`).
+BOOTSTRAP_ENV = "APKOCI_PANTS_BOOTSTRAP"
+# Where older versions of `./pants` kept it, inside the checkout: never a file of a checkout.
+OLD_BOOTSTRAP = ".pants.bootstrap"
 
 RAN = "Ran"
 HIT_LOCALLY = "HitLocally"
@@ -71,9 +74,18 @@ def source_build_root() -> Path:
             f'tests::`, with `"{BUILD_ROOT_ENV}=%(buildroot)s"` in `[test].extra_env_vars`, or '
             f"set {BUILD_ROOT_ENV}"
         )
-    if not list((root / BOOTSTRAP).glob("ready-*")):
-        skip_or_fail(f"Pants is not set up in {root} yet: run `./pants --version` there once")
     return root
+
+
+def pants_installation() -> Path:
+    """The Pants installation `./pants` set up for the repository under test."""
+    value = os.environ.get(BOOTSTRAP_ENV)
+    if not value or not list(Path(value).glob("ready-*")):
+        skip_or_fail(
+            f"no Pants installation in ${BOOTSTRAP_ENV} ({value or 'unset'}): run these tests "
+            f"with `./pants test tests::`, which sets it up and passes it on"
+        )
+    return Path(str(value))
 
 
 def repository_files(root: Path) -> List[str]:
@@ -99,12 +111,12 @@ class Checkout:
     @classmethod
     def snapshot(cls, source: Path, where: Path) -> "Checkout":
         for name in repository_files(source):
-            if name.split("/", 1)[0] == BOOTSTRAP:
+            if name.split("/", 1)[0] == OLD_BOOTSTRAP:
                 continue  # Not a file of the checkout, even where git does not ignore it.
             target = where / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / name, target, follow_symlinks=False)
-        return cls(where, source / BOOTSTRAP)
+        return cls(where, pants_installation())
 
 
 def ended_with_this_process(signal_number: int) -> Callable[[], None]:
@@ -150,17 +162,19 @@ def process_group_run(
     return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
 
 
-def pants_environment(cache_home: Path) -> Dict[str, str]:
+def pants_environment(cache_home: Path, bootstrap: Path) -> Dict[str, str]:
     """The environment of a clone's Pants: what finds tools and interpreters, no Pants options.
 
     Options given by environment variables (PANTS_*) in the test's own environment are left out,
     so that a clone sees only its pants.toml and the options its runs pass. Whatever would default
-    to the user's cache folder (~/.cache) goes to `cache_home` instead.
+    to the user's cache folder (~/.cache) goes to `cache_home` instead, but for the Pants
+    installation `bootstrap`, which every clone shares.
     """
     kept = ("PATH", "HOME", "PYENV_ROOT", "LANG", "LC_ALL", "LC_CTYPE")
     env = {name: os.environ[name] for name in kept if name in os.environ}
     env.setdefault("PATH", os.defpath)
     env["XDG_CACHE_HOME"] = str(cache_home)
+    env[BOOTSTRAP_ENV] = str(bootstrap)
     return env
 
 
@@ -242,9 +256,10 @@ def read_counters(stderr: str) -> Dict[str, int]:
 class Clone:
     """A copy of a `Checkout` at `root`, whose Pants caches live under `caches` only."""
 
-    def __init__(self, root: Path, caches: Path) -> None:
+    def __init__(self, root: Path, caches: Path, bootstrap: Path) -> None:
         self.root = root
         self.caches = caches
+        self.bootstrap = bootstrap
         self._runs = 0
 
     @classmethod
@@ -252,10 +267,8 @@ class Clone:
         """Copy `checkout` to `where`/repo; `where`/caches starts empty."""
         root, caches = where / "repo", where / "caches"
         shutil.copytree(checkout.files, root, symlinks=True)
-        # The Pants installation, shared: `./pants` uses the `.pants.bootstrap` beside it.
-        (root / BOOTSTRAP).symlink_to(checkout.bootstrap)
         caches.mkdir(parents=True)
-        return cls(root, caches)
+        return cls(root, caches, checkout.bootstrap)
 
     @property
     def dist(self) -> Path:
@@ -271,9 +284,6 @@ class Clone:
             f"--local-store-dir={self.caches / 'lmdb_store'}",
             f"--named-caches-dir={self.caches / 'named_caches'}",
             f"--pants-workdir={self.root / '.pants.d'}",
-            # pants.toml ignores the bootstrap folder; here it is a symlink, which Pants would
-            # otherwise try (and fail) to read as a source.
-            f"--pants-ignore=+['/{BOOTSTRAP}']",
         ]
 
     def pants(self, *args: str, options: Iterable[str] = (), check: bool = True) -> PantsRun:
@@ -295,7 +305,7 @@ class Clone:
         result = process_group_run(
             argv,
             cwd=self.root,
-            env=pants_environment(self.caches / "xdg-cache"),
+            env=pants_environment(self.caches / "xdg-cache", self.bootstrap),
             timeout=RUN_TIMEOUT_SECONDS,
         )
         if check and result.returncode != 0:
