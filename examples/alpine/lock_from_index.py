@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -32,10 +33,12 @@ from apkoci.apk.repository import Repository, RepositoryIndex, read_index_archiv
 from apkoci.apk.signature import Keyring
 from apkoci.apk.solver import resolve
 from apkoci.config import configuration_checksum, load_configuration
+from apkoci.config.model import KeyringEntry
 from apkoci.errors import ApkociError
 
 # The engine's own spelling of repositories and keys in a lock (what `apkoci lock` writes).
-from apkoci.lock.lock import _lock_base, _lock_keyring, _lock_repository
+from apkoci.lock.fetch import is_remote
+from apkoci.lock.lock import lock_base, lock_keyring, lock_repository
 from apkoci.lock.lockfile import (
     Lock,
     LockConfig,
@@ -74,6 +77,30 @@ def _index_checksum_only(package_name: str, version: str, arch: str, url: str, c
         data=LockRange(),
         checksum=checksum,
     )
+
+
+def _local_copies(entries: Sequence[KeyringEntry], key_paths: Sequence[Path]) -> Dict[str, bytes]:
+    """Remote key URL -> the bytes of the local key file of the same name: what pins the key.
+
+    A build downloads each remote key pinned by its sha256 and size, as it does packages.
+    """
+    files = {
+        path.name: path
+        for given in key_paths
+        for path in (sorted(given.iterdir()) if given.is_dir() else [given])
+    }
+    copies = {}
+    for entry in entries:
+        if entry.is_inline or not is_remote(entry.uri):
+            continue
+        name = urllib.parse.urlsplit(entry.uri).path.rstrip("/").rpartition("/")[2]
+        if name not in files:
+            raise OfflineLockError(
+                f"the keyring names {entry.uri}, and no key file {name} was given: pass its "
+                "local copy with --keys"
+            )
+        copies[entry.uri] = files[name].read_bytes()
+    return copies
 
 
 def lock_from_indexes(
@@ -122,20 +149,20 @@ def lock_from_indexes(
                     package.name,
                     package.version,
                     arch,
-                    f"{_lock_base(spelling)}/{arch}/{package.filename}",
+                    f"{lock_base(spelling)}/{arch}/{package.filename}",
                     package.checksum,
                 )
             )
 
     def per_arch(spellings: Sequence[str]):
-        return tuple(_lock_repository(s, arch) for arch in config.archs for s in spellings)
+        return tuple(lock_repository(s, arch) for arch in config.archs for s in spellings)
 
     return Lock(
         config=LockConfig(
             name=os.path.basename(config_path), checksum=configuration_checksum(config_path)
         ),
         contents=LockContents(
-            keyring=_lock_keyring(contents.keyring),
+            keyring=lock_keyring(contents.keyring, _local_copies(contents.keyring, key_paths)),
             build_repositories=per_arch(contents.build_repositories),
             runtime_repositories=per_arch(contents.runtime_repositories),
             repositories=per_arch(contents.repositories),

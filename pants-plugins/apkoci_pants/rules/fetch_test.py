@@ -3,6 +3,8 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +20,19 @@ from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
+
+# What runs the engine's processes (as in package_test.py).
+INHERITED_ENV = {"PATH", "PYENV_ROOT", "HOME", "CI"} | {
+    name for name in os.environ if name.startswith("PANTS_PEX_CLI_")
+}
+OPTIONS = [
+    "--python-bootstrap-search-path=['<PATH>', '<PYENV>']",
+    "--subprocess-environment-env-vars=['XDG_CONFIG_DIRS=/nonexistent']",
+]
+# A real Alpine package (aarch64) and its identity (its index stanza's `C:`, the SHA-1 of its
+# control member).
+BASELAYOUT = "alpine-baselayout-3.2.0-r23.apk"
+BASELAYOUT_Q1 = "Q1LLq2qDNrS/qRnhxQ3hsY/sHbQnc="
 
 CONFIG = b"contents:\n  keyring: [./keys/local.rsa.pub]\n  repositories: [./repo]\n"
 
@@ -35,6 +50,7 @@ def rule_runner() -> RuleRunner:
             QueryRule(DigestContents, [Digest]),
         ],
     )
+    runner.set_options(OPTIONS, env_inherit=INHERITED_ENV)
     runner.write_files(
         {
             "img/BUILD": "apko_image()",
@@ -162,3 +178,58 @@ def test_an_unpinned_remote_key_is_refused(rule_runner: RuleRunner) -> None:
     )
     with pytest.raises(ExecutionError, match="does not pin the key.*https://example.com/k.rsa.pub"):
         rule_runner.request(Keyring, [KeyringRequest(staged, lock)])
+
+
+def index_only(name: str, version: str, url: str, checksum: str) -> dict:
+    """A lock entry made from an index alone (examples/alpine/lock_from_index.py): Q1 only."""
+    empty = {"range": "", "checksum": ""}
+    return {
+        "name": name,
+        "url": url,
+        "version": version,
+        "architecture": "aarch64",
+        "signature": empty,
+        "control": empty,
+        "data": empty,
+        "checksum": checksum,
+    }
+
+
+def real_package(*parts: str) -> Path:
+    # The engine's modules reach the tests as the resources of src/python:engine-modules.
+    from apkoci.testing import shared_testdata  # pants: no-infer-dep
+
+    return shared_testdata(*parts)
+
+
+def test_a_package_pinned_by_its_index_checksum_alone_is_fetched_and_verified(
+    rule_runner: RuleRunner, server: str, tmp_path: Path
+) -> None:
+    real = real_package("alpine", "packages", BASELAYOUT)
+    shutil.copy(real, tmp_path / BASELAYOUT)
+    staged, lock = checked_lock(
+        rule_runner,
+        keyring=[],
+        packages=[
+            index_only("alpine-baselayout", "3.2.0-r23", f"{server}/{BASELAYOUT}", BASELAYOUT_Q1)
+        ],
+    )
+    fetched = rule_runner.request(ArchPackages, [ArchPackagesRequest(staged, lock, "aarch64")])
+    assert fetched.count == 1
+    assert files(rule_runner, fetched.digest) == {f"packages/{BASELAYOUT}": real.read_bytes()}
+
+
+def test_a_package_that_is_not_the_indexed_one_is_refused(
+    rule_runner: RuleRunner, server: str, tmp_path: Path
+) -> None:
+    # Another real package, served where the locked one was.
+    shutil.copy(real_package("wolfi", "hello-2.12-r0.apk"), tmp_path / BASELAYOUT)
+    staged, lock = checked_lock(
+        rule_runner,
+        keyring=[],
+        packages=[
+            index_only("alpine-baselayout", "3.2.0-r23", f"{server}/{BASELAYOUT}", BASELAYOUT_Q1)
+        ],
+    )
+    with pytest.raises(ExecutionError, match=f"but the lock says {BASELAYOUT_Q1}"):
+        rule_runner.request(ArchPackages, [ArchPackagesRequest(staged, lock, "aarch64")])

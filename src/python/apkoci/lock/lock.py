@@ -101,7 +101,7 @@ def _strip_scheme(url: str) -> str:
     return url
 
 
-def _lock_base(spelling: str) -> str:
+def lock_base(spelling: str) -> str:
     """A repository as the lock writes it: without ``@tag`` prefixes (apko's ``RemoveLabel``),
     credentials or a trailing ``/``."""
     words = spelling.split()
@@ -111,14 +111,14 @@ def _lock_base(spelling: str) -> str:
     return without_credentials(base).rstrip("/") or base
 
 
-def _lock_repository(spelling: str, arch: Arch) -> LockRepository:
-    base = f"{_lock_base(spelling)}/{arch.apk}"
+def lock_repository(spelling: str, arch: Arch) -> LockRepository:
+    base = f"{lock_base(spelling)}/{arch.apk}"
     return LockRepository(
         name=_strip_scheme(base), url=f"{base}/{INDEX_FILENAME}", architecture=arch.apk
     )
 
 
-def _lock_keyring(
+def lock_keyring(
     entries: Sequence[KeyringEntry], remote_keys: Mapping[str, bytes]
 ) -> Tuple[LockKeyring, ...]:
     """The lock's keyring; ``remote_keys`` (URL -> the bytes fetched) pins each remote key."""
@@ -218,7 +218,7 @@ class _Job:
 
     @property
     def lock_url(self) -> str:
-        return f"{_lock_base(self.source.spelling)}/{self.arch.apk}/{self.package.filename}"
+        return f"{lock_base(self.source.spelling)}/{self.arch.apk}/{self.package.filename}"
 
 
 def _lock_package(job: _Job, scratch: Path, timeout: float) -> LockedPackage:
@@ -321,19 +321,19 @@ def lock_configuration(
             # map() yields in install order and raises the first failure in that order.
             packages.extend(pool.map(lambda job: _lock_package(job, Path(scratch), timeout), work))
             build_repositories.extend(
-                _lock_repository(s, arch) for s in contents.build_repositories
+                lock_repository(s, arch) for s in contents.build_repositories
             )
             runtime_repositories.extend(
-                _lock_repository(s, arch) for s in contents.runtime_repositories
+                lock_repository(s, arch) for s in contents.runtime_repositories
             )
-            repositories.extend(_lock_repository(s, arch) for s in contents.repositories)
+            repositories.extend(lock_repository(s, arch) for s in contents.repositories)
 
     return Lock(
         config=LockConfig(
             name=config_name if config_name is not None else str(config_path), checksum=checksum
         ),
         contents=LockContents(
-            keyring=_lock_keyring(contents.keyring, remote_keys),
+            keyring=lock_keyring(contents.keyring, remote_keys),
             build_repositories=tuple(build_repositories),
             runtime_repositories=tuple(runtime_repositories),
             repositories=tuple(repositories),

@@ -23,7 +23,9 @@ order of its Go structs (``pkg/lock/lock.go``)::
 
 :func:`format_lock` writes exactly those bytes (Go escapes ``<``, ``>`` and ``&`` in strings; so do
 we). Ranges are HTTP byte ranges, both ends included. An unsigned package has an empty signature
-range and checksum. The ``Q1`` checksum is the package's identity in its index (base64 SHA-1 of the
+range and checksum. A lock made from an index alone (no package read, e.g.
+``examples/alpine/lock_from_index.py``) has empty ranges and checksums for all three members: the
+``Q1`` checksum then pins the control member, and its ``datahash`` the data. The ``Q1`` checksum is the package's identity in its index (base64 SHA-1 of the
 control member, the same digest as ``control.checksum``); locks written before apko 0.13 lack it,
 and locks of older apko versions lack ``config`` and the repository lists other than
 ``repositories``: all of them read fine.
@@ -433,7 +435,10 @@ def _read_range(
     if member.is_empty and not member.checksum:
         if optional:
             return member
-        raise reader.fail(f"{field}.range", "is empty: the lock does not say where this member is")
+        raise reader.fail(
+            f"{field}.range",
+            "is empty, and the package has no checksum either: nothing pins this package",
+        )
     match = _RANGE.match(member.range)
     if not match or int(match.group(1)) > int(match.group(2)):
         raise reader.fail(
@@ -475,8 +480,12 @@ def _read_package(reader: _Reader, value: Any, field: str) -> LockedPackage:
         version=reader.string(mapping, "version", field),
         architecture=reader.string(mapping, "architecture", field),
         signature=_read_range(reader, mapping.get("signature"), f"{field}.signature", "sha1", True),
-        control=_read_range(reader, mapping.get("control"), f"{field}.control", "sha1", False),
-        data=_read_range(reader, mapping.get("data"), f"{field}.data", "sha256", False),
+        # A lock made from an index alone (no package read) has no member ranges: its Q1
+        # checksum pins the control member, whose datahash pins the data (apk-tools' own chain).
+        control=_read_range(
+            reader, mapping.get("control"), f"{field}.control", "sha1", bool(checksum)
+        ),
+        data=_read_range(reader, mapping.get("data"), f"{field}.data", "sha256", bool(checksum)),
         checksum=checksum,
         sha256=sha256,
         size=size,

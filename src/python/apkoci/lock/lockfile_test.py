@@ -199,3 +199,31 @@ def test_packages_for_arch_keeps_install_order_and_takes_both_spellings():
     assert packages_for_arch(lock, "x86_64") == lock.contents.packages[:2]
     with pytest.raises(LockError, match="nothing for riscv64: it covers x86_64, aarch64"):
         packages_for_arch(lock, "riscv64")
+
+
+def _index_only(data: dict, checksum: str) -> dict:
+    """`data`'s first package as a lock made from an index alone writes it: no ranges."""
+    package = data["contents"]["packages"][0]
+    for member in ("signature", "control", "data"):
+        package[member] = {"range": "", "checksum": ""}
+    package.pop("apkoci", None)
+    package["checksum"] = checksum
+    return data
+
+
+def test_an_entry_made_from_an_index_alone_is_pinned_by_its_checksum():
+    data = _index_only(json.loads(apko_lock_text()), "Q1" + "A" * 27 + "=")
+    package = parse_lock(json.dumps(data)).contents.packages[0]
+    assert package.control.is_empty and package.data.is_empty
+    assert package.identity == "Q1" + "A" * 27 + "="
+    assert package.file_size is None and package.sha256 is None
+
+
+def test_an_entry_with_neither_ranges_nor_a_checksum_is_refused(tmp_path: Path):
+    path = tmp_path / "apko.lock.json"
+    path.write_text(json.dumps(_index_only(json.loads(apko_lock_text()), "")))
+    with pytest.raises(LockFileError) as caught:
+        read_lock(path)
+    message = str(caught.value)
+    assert str(path) in message and "contents.packages[0].control.range" in message
+    assert "nothing pins this package" in message
