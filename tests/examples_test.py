@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import tarfile
 from dataclasses import dataclass
@@ -41,6 +42,15 @@ IMAGES = (
         "examples/base:image",
         "examples.base/image",
         "examples/base/apko.yaml",
+        (
+            ("usr/bin/hello", "examples/packages/hello/root/usr/bin/hello"),
+            ("etc/os-release", "examples/packages/baselayout/root/etc/os-release"),
+        ),
+    ),
+    ExampleImage(
+        "examples/layered:image",
+        "examples.layered/image",
+        "examples/layered/apko.yaml",
         (
             ("usr/bin/hello", "examples/packages/hello/root/usr/bin/hello"),
             ("etc/os-release", "examples/packages/baselayout/root/etc/os-release"),
@@ -210,3 +220,49 @@ def test_the_sboms_are_valid_and_list_the_locked_packages(
     # The base example asks for CycloneDX as well as SPDX.
     if image.address == "examples/base:image":
         assert cyclonedx, f"{image.address} wrote no CycloneDX SBOM"
+
+
+def unpacked_tree(layout: Path, reference: str, where: Path) -> Dict[str, Tuple[str, str]]:
+    """path -> (kind and mode, content digest or link target) of an image `umoci unpack`s."""
+    umoci = require_tool("umoci")
+    run_tool([umoci, "unpack", "--rootless", "--image", f"{layout}:{reference}", str(where)])
+    tree = {}
+    rootfs = where / "rootfs"
+    for path in sorted(rootfs.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            what = "symlink:" + os.readlink(path)
+        elif path.is_file():
+            what = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            what = ""
+        tree[str(path.relative_to(rootfs))] = (oct(info.st_mode), what)
+    return tree
+
+
+def test_the_layered_example_is_the_base_example_in_several_layers(
+    first_build: Build, tmp_path: Path
+) -> None:
+    base, layered = IMAGES[0], IMAGES[1]
+    assert layered.address == "examples/layered:image"
+    found_base, found_layered = summary(first_build, base), summary(first_build, layered)
+    for arch, manifest in found_layered["manifests"].items():
+        # A layer per package origin (example-baselayout, hello), then the top layer.
+        assert len(manifest["layers"]) == 3
+        assert len(found_base["manifests"][arch]["layers"]) == 1
+        trees = [
+            unpacked_tree(
+                first_build.clone.dist / image.dist_folder / "oci",
+                reference_of(
+                    first_build.clone.dist / image.dist_folder / "oci",
+                    found["manifests"][arch]["digest"],
+                ),
+                tmp_path / image.dist_folder / arch,
+            )
+            for image, found in ((base, found_base), (layered, found_layered))
+        ]
+        # The same files, modes and contents; etc/apko.json records the configuration, which
+        # differs by its `layering`.
+        assert trees[0].keys() == trees[1].keys()
+        different = [path for path in trees[0] if trees[0][path] != trees[1][path]]
+        assert different == ["etc/apko.json"]

@@ -1,10 +1,15 @@
-"""The image step: layers and `image.json` in, an OCI layout, docker archives and SBOMs out."""
+"""The image step: layers and `image.json` in, an OCI layout, docker archives and SBOMs out.
+
+Each arch gets its package layer folder, then the first-party layer folders on top, in the order
+of `layers=`/`dependencies`. A folder may hold several blobs (a package layer built with
+`layering`); the engine puts every blob of every folder into the image, in that order.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from apkoci_pants.rules.engine import EngineProcess, EngineResult
 from apkoci_pants.rules.layer import IMAGE_CONFIG, BuiltLayer
@@ -50,6 +55,29 @@ def _index_digest(summary: bytes) -> Optional[str]:
     return index.get("digest")
 
 
+def _description(request: ImageRequest) -> str:
+    # The package layer folder of an arch may hold several layers (`layering`): count folders.
+    extra = len(request.extra_layers)
+    first_party = f" and {extra} first-party layer{'s' * (extra != 1)}" if extra else ""
+    formats = ", ".join(request.formats) or "default formats"
+    return (
+        f"Assembling the image {request.address}: {len(request.arch_layers)} archs, their "
+        f"package layers{first_party} each ({formats})"
+    )
+
+
+def layer_folder_args(
+    arch_folders: Sequence[Tuple[str, str]], extra_folders: Sequence[str]
+) -> Tuple[str, ...]:
+    """`--arch ARCH=FOLDER,EXTRA...` per arch: its package layer folder, then the first-party
+    folders on top (the engine reads every blob each folder's `layer.json` lists)."""
+    return tuple(
+        arg
+        for arch, folder in arch_folders
+        for arg in ("--arch", f"{arch}={','.join([folder, *extra_folders])}")
+    )
+
+
 @rule(desc="Assembling an apko image")
 async def build_image(request: ImageRequest) -> BuiltImage:
     # Each layer in a folder of its own; the extra layers, the same on every arch, once.
@@ -63,11 +91,10 @@ async def build_image(request: ImageRequest) -> BuiltImage:
         )
     )
     inputs = await Get(Digest, MergeDigests([request.image_config, *placed]))
-    arch_args = [
-        arg
-        for (arch, _), folder in zip(request.arch_layers, arch_folders)
-        for arg in ("--arch", f"{arch}={','.join([folder, *extra_folders])}")
-    ]
+    arch_args = layer_folder_args(
+        [(arch, folder) for (arch, _), folder in zip(request.arch_layers, arch_folders)],
+        extra_folders,
+    )
     result = await Get(
         EngineResult,
         EngineProcess(
@@ -82,10 +109,7 @@ async def build_image(request: ImageRequest) -> BuiltImage:
                 *(arg for fmt in request.formats for arg in ("--format", fmt)),
                 *(arg for k, v in request.annotations for arg in ("--annotation", f"{k}={v}")),
             ),
-            description=(
-                f"Assembling the image {request.address}: {len(request.arch_layers)} archs, "
-                f"{1 + len(request.extra_layers)} layers each ({', '.join(request.formats)})"
-            ),
+            description=_description(request),
             input_digest=inputs,
             output_directories=(_IMAGE_OUTPUT,),
         ),

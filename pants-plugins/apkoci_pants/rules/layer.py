@@ -4,6 +4,11 @@
 (`image.json`), so editing the entrypoint rebuilds no layer. A package layer gets only digests:
 the file tree, its arch's part of the lock, the package files and the keyring; so the same
 packages give the same layer, cached, whatever image or arch asks for it.
+
+With `layering` in the configuration (it is part of `filetree.json`), the package layer step
+writes apko's several layers, package layers by origin and a top layer, into its one output
+folder; a `BuiltLayer` is that folder whatever it holds, and the image step reads the list of
+blobs from its `layer.json`.
 """
 
 from __future__ import annotations
@@ -95,7 +100,9 @@ class LayerSettings:
 
 @dataclass(frozen=True)
 class BuiltLayer:
-    """`layer.tar.gz` (or `.tar.zst`) and `layer.json` (its digests), at the root of `digest`."""
+    """A layer folder at the root of `digest`: `layer.json` and the blobs it lists, bottom
+    first (`layer.tar.gz`, or `layer-0.tar.gz`, `layer-1.tar.gz`... for a layered package layer;
+    `.tar.zst` with zstd)."""
 
     digest: Digest
 

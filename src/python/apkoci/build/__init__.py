@@ -9,6 +9,7 @@ The modules, in the order a build uses them:
   ``/etc/group``, homes, work-dir), ``paths``, ``certificates``, ``services`` (s6), ``busybox``
   (applet links, with ``busybox_applets``) and ``keys`` (``/etc/apk/keys``);
 - ``layers`` and ``layerinfo``: the ``layer`` and ``dir-layer`` steps and their ``layer.json``;
+  ``layering``: the file tree cut into apko's package layers and top layer (``layering:``);
 - ``image``: the ``image`` step: OCI configs, manifests, the index, an OCI layout, docker archives
   and SBOMs;
 - ``build``: ``apkoci build``, which runs those steps in one process;

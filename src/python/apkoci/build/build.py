@@ -4,8 +4,8 @@ Pants backend runs one by one.
 :func:`build_from_config` locks the configuration in memory (or reads ``--lockfile``, refusing a
 lock made from another version of the configuration), then does what the step commands do:
 ``split-config`` into a scratch folder, and per architecture ``fetch`` (the lock's packages,
-each verified) and ``layer``; then ``image`` into the output folder. The same inputs therefore
-give the same digests either way.
+each verified) and ``layer`` (one layer, or apko's several with ``layering``); then ``image``
+into the output folder. The same inputs therefore give the same digests either way.
 
 Without a lock the packages are read twice, once to lock them (which measures every file) and
 once to fetch them: for remote repositories that is two downloads, the price of one code path.

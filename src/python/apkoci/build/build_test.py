@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import List
 
@@ -238,3 +240,121 @@ def test_apkos_own_cli_test_configuration_builds_for_both_archs(tmp_path: Path) 
     assert "ID=" in (rootfs / "etc/os-release").read_text()
     sbom = json.loads((out / "sbom-x86_64.spdx.json").read_text())
     assert {p["name"] for p in sbom["packages"]} >= {"pretend-baselayout", "replayout"}
+
+
+# --- layering -------------------------------------------------------------------------------------
+
+
+def _unpacked_tree(layout: Path, reference: str, bundle: Path) -> dict:
+    """What umoci unpacks: every path's kind, mode, owners and content or link target."""
+    run_tool([require_tool("umoci"), "unpack", "--image", f"{layout}:{reference}", str(bundle)])
+    rootfs = bundle / "rootfs"
+    tree = {}
+    for path in sorted(rootfs.rglob("*")):
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            content = os.readlink(path).encode()
+        elif stat.S_ISREG(info.st_mode):
+            content = path.read_bytes()
+        else:
+            content = b""
+        tree[str(path.relative_to(rootfs))] = (info.st_mode, info.st_uid, info.st_gid, content)
+    return tree
+
+
+def _layer_members(layout: Path, digest: str) -> List[str]:
+    with tarfile.open(layout / "blobs" / "sha256" / digest.split(":")[1]) as layer:
+        return [member.name for member in layer.getmembers() if not member.isdir()]
+
+
+def _apko_cli_config(tmp_path: Path, name: str, layering: bool) -> Path:
+    # apko's own layering test configuration; its repositories are relative to the config.
+    for link in ("testdata", "packages"):
+        if not (tmp_path / link).exists():
+            target = ("apko-cli",) if link == "testdata" else ("apko-cli", "packages")
+            (tmp_path / link).symlink_to(shared_testdata(*target))
+    text = shared_testdata("apko-cli", "layering.yaml").read_text()
+    assert "layering:\n  strategy: origin\n  budget: 2\n" in text
+    if not layering:
+        text = text.replace("layering:\n  strategy: origin\n  budget: 2\n", "")
+    config = tmp_path / name
+    config.write_text(text)
+    return config
+
+
+def test_a_layered_image_unpacks_to_the_same_tree_for_both_archs(tmp_path: Path) -> None:
+    tag = "example.com/layered:test"
+    layered = _build(_apko_cli_config(tmp_path, "layered.yaml", True), tmp_path / "layered", tag)
+    plain = _build(_apko_cli_config(tmp_path, "plain.yaml", False), tmp_path / "plain", tag)
+    again = _build(_apko_cli_config(tmp_path, "layered.yaml", True), tmp_path / "again", tag)
+    assert digests_of(tmp_path / "layered") == digests_of(tmp_path / "again")
+    assert sorted(layered["manifests"]) == ["aarch64", "x86_64"]
+    assert again["index"] == layered["index"]
+    for arch, platform in (("x86_64", "amd64"), ("aarch64", "arm64v8")):
+        layout = tmp_path / "layered" / "oci"
+        manifest = _blob(layout, layered["manifests"][arch]["digest"])
+        config = _blob(layout, manifest["config"]["digest"])
+        # replayout replaces pretend-baselayout: one group, so one package layer and the top.
+        package_layer, top = [layer["digest"] for layer in manifest["layers"]]
+        assert len(config["rootfs"]["diff_ids"]) == len(config["history"]) == 2
+        assert not any("comment" in entry for entry in config["history"])  # apko's, for layers
+        assert "var/lib/db/sbom/replayout-1.0.0-r0.spdx.json" in _layer_members(
+            layout, package_layer
+        )
+        assert "etc/passwd" in _layer_members(layout, top)
+        assert "lib/apk/db/installed" in _layer_members(layout, package_layer)
+        layered_tree = _unpacked_tree(layout, f"{tag}-{platform}", tmp_path / f"l-{arch}")
+        plain_tree = _unpacked_tree(
+            tmp_path / "plain" / "oci", f"{tag}-{platform}", tmp_path / f"p-{arch}"
+        )
+        # The record of the build differs by the layering it asked for; nothing else does.
+        *meta, record = layered_tree.pop("etc/apko.json")
+        *plain_meta, plain_record = plain_tree.pop("etc/apko.json")
+        assert meta == plain_meta
+        recorded = json.loads(record)
+        assert recorded.pop("layering") == {"strategy": "origin", "budget": 2}
+        assert recorded == json.loads(plain_record)
+        assert layered_tree == plain_tree and len(layered_tree) > 20
+        assert len(plain["manifests"][arch]["layers"]) == 1
+
+
+LAYERED = """\
+  packages:
+    - busybox
+    - hello
+entrypoint:
+  command: /bin/busybox true
+archs:
+  - x86_64
+layering:
+  strategy: origin
+  budget: {budget}
+"""
+
+
+@pytest.mark.parametrize(
+    "budget, expected",
+    [
+        # busybox is the biggest group; the rest share the last package layer.
+        (2, [["busybox"], ["baselayout", "hello"]]),
+        (5, [["busybox"], ["baselayout"], ["hello"]]),
+        (0, [["baselayout", "busybox", "hello"]]),
+    ],
+)
+def test_the_budget_counts_the_package_layers(
+    tmp_path: Path, test_repository: TestRepository, budget: int, expected: List[List[str]]
+) -> None:
+    config = write_config(tmp_path, test_repository, LAYERED.format(budget=budget))
+    summary = _build(config, tmp_path / "out", TAG)
+    layout = tmp_path / "out" / "oci"
+    digests = summary["manifests"]["x86_64"]["layers"]
+    assert len(digests) == len(expected) + 1
+    for digest, names in zip(digests, expected):
+        with tarfile.open(layout / "blobs" / "sha256" / digest.split(":")[1]) as layer:
+            database = layer.extractfile("lib/apk/db/installed").read().decode()  # type: ignore
+        assert [line[2:] for line in database.splitlines() if line.startswith("P:")] == names
+    top = _layer_members(layout, digests[-1])
+    assert {"etc/apko.json", "lib/apk/db/installed", "usr/bin/id"} <= set(top)
+    assert "bin/busybox" in _layer_members(layout, digests[0])
+    sbom = json.loads((tmp_path / "out" / "sbom-x86_64.spdx.json").read_text())
+    assert {p["name"] for p in sbom["packages"]} >= {"baselayout", "busybox", "hello"}

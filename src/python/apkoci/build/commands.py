@@ -6,7 +6,8 @@
   ``OUT/oci``, a docker archive per architecture, SBOMs, ``OUT/image.json``; see
   :mod:`apkoci.build.image`). apko writes a layout when its output is a folder and a docker
   tarball otherwise; apkoci always writes both, into one folder. ``SOURCE_DATE_EPOCH`` in the
-  environment sets the time, as with apko.
+  environment sets the time, as with apko. With ``layering`` in the configuration each
+  architecture's packages become apko's several layers (:mod:`apkoci.build.layering`), else one.
 - ``apkoci show-config CONFIG``: the resolved configuration as YAML.
 - ``apkoci show-packages CONFIG [--arch A]... [--format F]``: the packages a build installs, in
   install order, for each architecture, one line each in one of apko's formats.
@@ -103,7 +104,9 @@ def add_build_parser(commands: argparse._SubParsersAction) -> None:
             "packages are resolved from the configuration's repositories; with it, exactly the "
             "locked packages are installed, and a lock made from another version of the "
             "configuration is refused. SOURCE_DATE_EPOCH sets the time of the files and the "
-            "image; without it, the newest build time of the packages."
+            "image; without it, the newest build time of the packages. A configuration with "
+            "`layering: {strategy: origin, budget: N}` gets up to N package layers (by origin, "
+            "largest first) and a top layer, as with apko."
         ),
     )
     parser.add_argument("config", metavar="CONFIG", help="the apko.yaml")

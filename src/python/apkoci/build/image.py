@@ -1,7 +1,10 @@
 """The image step: layers and the image part of a configuration in, the image's artifacts out.
 
-:func:`assemble_image` makes one image per architecture from its layers (the package layer, then
-any folder layers) and an index over them, the way apko does (``pkg/build/oci``):
+:func:`assemble_image` makes one image per architecture from its layer folders (the package layer
+folder, then any folder layers on top) and an index over them, the way apko does
+(``pkg/build/oci``). A folder may hold several blobs (a package layer built with ``layering``,
+:mod:`apkoci.build.layering`): they are all the image's layers, in the folder's order, so
+``rootfs.diff_ids``, the manifest's layers and the history list every blob, bottom first:
 
 - the OCI config: ``Entrypoint`` from ``entrypoint.command`` split like a shell would, or
   ``/bin/sh -c <shell-fragment>``; ``Cmd`` from ``cmd`` split alike; ``Env`` from
@@ -9,7 +12,8 @@ any folder layers) and an index over them, the way apko does (``pkg/build/oci``)
   configuration sets an environment); ``User`` the ``run-as``; ``WorkingDir``, ``StopSignal``,
   ``Volumes``; ``Labels`` the annotations (as apko sets them). Each layer has a history line
   (author and created-by ``apkoci``; the comment is apko's: ``<title> by <vendor>`` when both
-  annotations are set, else ``This is an apkoci single-layer image`` for one layer);
+  annotations are set, else ``This is an apkoci single-layer image`` for one layer, empty for
+  several, as apko's ``BuildImageFromLayers``);
 - ``created``: the newest time of the architecture's layers (their ``SOURCE_DATE_EPOCH`` or the
   packages' newest build time); the index's is the newest of all;
 - annotations on each manifest and on the index: the configuration's, the command line's over
@@ -74,23 +78,29 @@ ANNOTATION_VENDOR = "org.opencontainers.image.vendor"
 
 @dataclass(frozen=True)
 class ArchLayers:
-    """One architecture's layers, bottom first, as the image step reads them."""
+    """One architecture's layer folders, bottom first, each with its blobs, as the image step
+    reads them."""
 
     arch: Arch
-    layers: Tuple[Tuple[LayerInfo, Layer], ...]
+    layers: Tuple[Tuple[LayerInfo, Tuple[Layer, ...]], ...]
 
     @classmethod
     def read(cls, arch: Arch, folders: Sequence[PathLike]) -> "ArchLayers":
         layers = tuple(read_layer_dir(folder) for folder in folders)
         if not layers:
             raise BuildError(f"architecture {arch.apk} has no layers: give at least one folder")
-        for info, layer in layers:
+        for (info, _), folder in zip(layers, folders):
             if info.arch is not None and info.arch != arch.apk:
                 raise BuildError(
-                    f"{layer.path} was built for {info.arch}, not for {arch.apk}: give each "
+                    f"{folder} was built for {info.arch}, not for {arch.apk}: give each "
                     "architecture its own package layer"
                 )
         return cls(arch, layers)
+
+    @property
+    def blobs(self) -> Tuple[Layer, ...]:
+        """Every layer blob of the image, bottom first."""
+        return tuple(layer for _, layers in self.layers for layer in layers)
 
     @property
     def created(self) -> int:
@@ -164,7 +174,7 @@ def _history(config: ImageConfiguration, layer_count: int) -> List[HistoryEntry]
 
 def _image(config: ImageConfiguration, arch: ArchLayers, extra: Mapping[str, str]) -> Image:
     annotations = image_annotations(config, extra, arch.created)
-    layers = [layer for _, layer in arch.layers]
+    layers = list(arch.blobs)
     return build_image(
         layers,
         platform_for_arch(arch.arch.apk),

@@ -2,11 +2,20 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from apkoci.build.errors import BuildError
-from apkoci.build.image import _history, archive_name, container_config, image_annotations
-from apkoci.config import load_configuration
+from apkoci.build.image import (
+    ArchLayers,
+    _history,
+    archive_name,
+    container_config,
+    image_annotations,
+)
+from apkoci.build.layerinfo import BlobInfo, LayerInfo, layer_file_name, write_layer_info
+from apkoci.config import find_arch, load_configuration
+from apkoci.oci.layer import Entry, write_layer
 
 
 def _config(tmp_path: Path, text: str):
@@ -90,3 +99,31 @@ def test_annotations_and_history(tmp_path: Path) -> None:
 def test_archive_name() -> None:
     assert archive_name(["cgr.dev/chainguard/static:latest", "x:1"]) == "static"
     assert archive_name([]) == "image"
+
+
+def test_an_arch_gets_every_blob_of_its_folders_in_order(tmp_path: Path) -> None:
+    def folder(name: str, count: int, arch: Optional[str]) -> Path:
+        out = tmp_path / name
+        out.mkdir()
+        layers = [
+            write_layer(
+                [Entry.file(f"{name}-{index}", data=name.encode())],
+                out / layer_file_name("none", index if count > 1 else None),
+                compression="none",
+                mtime=index,
+            )
+            for index in range(count)
+        ]
+        write_layer_info(LayerInfo.of([BlobInfo.of(layer) for layer in layers], 3, arch), out)
+        return out
+
+    packages, app = folder("packages", 3, "x86_64"), folder("app", 1, None)
+    arch = ArchLayers.read(find_arch("x86_64"), [packages, app])  # type: ignore[arg-type]
+    assert [layer.path.relative_to(tmp_path).as_posix() for layer in arch.blobs] == [
+        "packages/layer-0.tar",
+        "packages/layer-1.tar",
+        "packages/layer-2.tar",
+        "app/layer.tar",
+    ]
+    with pytest.raises(BuildError, match="packages was built for x86_64, not for aarch64"):
+        ArchLayers.read(find_arch("aarch64"), [packages])  # type: ignore[arg-type]

@@ -1,18 +1,32 @@
-"""What a layer step leaves behind: the layer blob and ``layer.json``, which describes it.
+"""What a layer step leaves behind: a layer folder, its blobs and ``layer.json``, which describes
+them.
 
-A layer folder holds ``layer.tar.gz`` (or ``layer.tar.zst``, or ``layer.tar`` uncompressed) and
-``layer.json`` (canonical JSON)::
+A folder of one layer holds ``layer.tar.gz`` (or ``layer.tar.zst``, or ``layer.tar`` uncompressed)
+and ``layer.json`` (canonical JSON)::
 
     {"file": "layer.tar.gz", "digest": "sha256:...", "diff_id": "sha256:...", "size": 1234,
      "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "created": 1700000000,
      "arch": "x86_64", "packages": [...], "os_release": {"ID": "alpine", ...}}
 
-``created`` is the time stamped on the layer's files (null for a folder layer built without
+A package layer built with ``layering`` (:mod:`apkoci.build.layering`) is several blobs,
+``layer-0.tar.gz`` (the bottom one) to ``layer-<n>.tar.gz`` (the top one, what no package
+installed), listed bottom first under ``layers``, each with the names of the packages whose files
+it holds; the other fields are the folder's, as above::
+
+    {"layers": [{"file": "layer-0.tar.gz", "digest": ..., "diff_id": ..., "size": ...,
+                 "mediaType": ..., "package_names": ["glibc", "glibc-locale-posix"]}, ...,
+                {"file": "layer-2.tar.gz", ...}],
+     "created": ..., "arch": ..., "packages": [...], "os_release": {...}}
+
+A folder of one blob is always written in the first form, so a single-layer build's output is what
+it was before layering existed; :func:`read_layer_dir` reads both.
+
+``created`` is the time stamped on the layers' files (null for a folder layer built without
 ``--source-date-epoch``: it then has no say in the image's time); ``arch`` is null for a layer that
 fits every architecture. ``packages`` are the installed packages in install order, each as its
 index stanza in JSON (fields of :class:`apkoci.apk.index.Package`, dependencies as apk spells
 them), and ``os_release`` the variables of the tree's ``/etc/os-release``: what the SBOM needs.
-The image step reads the folder back with :func:`read_layer_dir`, which checks the blob against
+The image step reads the folder back with :func:`read_layer_dir`, which checks every blob against
 the digest and size recorded.
 """
 
@@ -24,7 +38,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from apkoci.apk.dependency import DependencyError, parse_dependency
 from apkoci.apk.index import Package
@@ -35,7 +49,8 @@ from apkoci.oci.layer import Layer
 PathLike = Union[str, "os.PathLike[str]"]
 
 LAYER_JSON = "layer.json"
-LAYER_FILES = {"gzip": "layer.tar.gz", "zstd": "layer.tar.zst", "none": "layer.tar"}
+LAYER_SUFFIXES = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
+LAYER_FILES = {compression: f"layer{suffix}" for compression, suffix in LAYER_SUFFIXES.items()}
 _DEPENDENCY_FIELDS = ("depends", "provides", "install_if", "replaces")
 _PACKAGE_FIELDS = {field.name for field in dataclasses.fields(Package)}
 _CHUNK = 1 << 20
@@ -64,15 +79,76 @@ def package_from_json(data: Any, source: str) -> Package:
         raise BuildError(f"{source}: package {data.get('name')!r}: {error}") from None
 
 
+_BLOB_KEYS = ("file", "digest", "diff_id", "size", "mediaType")
+
+
+def layer_file_name(compression: str, index: Optional[int] = None) -> str:
+    """``layer.tar.gz`` for a folder's only blob, ``layer-<index>.tar.gz`` for one of several."""
+    if compression not in LAYER_SUFFIXES:
+        raise BuildError(
+            f"layer compression {compression!r} is not one of {', '.join(LAYER_SUFFIXES)}"
+        )
+    stem = "layer" if index is None else f"layer-{index}"
+    return stem + LAYER_SUFFIXES[compression]
+
+
+def _file_name(name: Any, source: str) -> str:
+    if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+        raise BuildError(f"{source}: file {name!r} must be a file name in its folder")
+    return name
+
+
 @dataclass(frozen=True)
-class LayerInfo:
-    """``layer.json``: one layer blob and what the image step needs to know about it."""
+class BlobInfo:
+    """One layer blob of a layer folder; ``packages`` names the packages whose files it holds
+    when the folder is one architecture's packages cut into layers (empty otherwise)."""
 
     file: str
     digest: str
     diff_id: str
     size: int
     media_type: str
+    packages: Tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, layer: Layer, packages: Tuple[str, ...] = ()) -> "BlobInfo":
+        return cls(
+            layer.path.name, layer.digest, layer.diff_id, layer.size, layer.media_type, packages
+        )
+
+    def to_json(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {
+            "file": self.file,
+            "digest": self.digest,
+            "diff_id": self.diff_id,
+            "size": self.size,
+            "mediaType": self.media_type,
+        }
+        if self.packages:
+            data["package_names"] = list(self.packages)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, source: str) -> "BlobInfo":
+        file, digest, diff_id, size, media_type = (data[key] for key in _BLOB_KEYS)
+        names = data.get("package_names", ())
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            raise BuildError(f"{source}: package_names of {file!r} must be a list of names")
+        return cls(_file_name(file, source), digest, diff_id, size, media_type, tuple(names))
+
+    def layer(self, directory: PathLike) -> Layer:
+        """The blob this info describes, in ``directory``."""
+        return Layer(
+            self.digest, self.diff_id, self.size, self.media_type, Path(directory) / self.file
+        )
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """``layer.json``: a layer folder's blobs, bottom first, and what the image step needs to
+    know about them."""
+
+    blobs: Tuple[BlobInfo, ...]
     created: Optional[int] = None
     arch: Optional[str] = None
     packages: Tuple[Package, ...] = ()
@@ -81,46 +157,36 @@ class LayerInfo:
     @classmethod
     def of(
         cls,
-        layer: Layer,
+        blobs: Sequence[BlobInfo],
         created: Optional[int],
         arch: Optional[str] = None,
         packages: Tuple[Package, ...] = (),
         os_release: Tuple[Tuple[str, str], ...] = (),
     ) -> "LayerInfo":
-        return cls(
-            layer.path.name,
-            layer.digest,
-            layer.diff_id,
-            layer.size,
-            layer.media_type,
-            created,
-            arch,
-            packages,
-            tuple(sorted(os_release)),
-        )
+        return cls(tuple(blobs), created, arch, packages, tuple(sorted(os_release)))
 
     def to_json(self) -> Dict[str, Any]:
-        return {
-            "file": self.file,
-            "digest": self.digest,
-            "diff_id": self.diff_id,
-            "size": self.size,
-            "mediaType": self.media_type,
-            "created": self.created,
-            "arch": self.arch,
-            "packages": [package_to_json(package) for package in self.packages],
-            "os_release": dict(self.os_release),
-        }
+        if len(self.blobs) == 1 and not self.blobs[0].packages:
+            data = self.blobs[0].to_json()  # one blob: the fields at the top, as ever
+        else:
+            data = {"layers": [blob.to_json() for blob in self.blobs]}
+        data.update(
+            created=self.created,
+            arch=self.arch,
+            packages=[package_to_json(package) for package in self.packages],
+            os_release=dict(self.os_release),
+        )
+        return data
 
     @classmethod
     def from_json(cls, data: Any, source: str) -> "LayerInfo":
         try:
+            listed = data["layers"] if "layers" in data else [data]
+            if not isinstance(listed, list) or not listed:
+                raise BuildError(f"{source}: layers must be a non-empty list of blobs")
+            blobs = tuple(BlobInfo.from_json(item, source) for item in listed)
             info = cls(
-                file=data["file"],
-                digest=data["digest"],
-                diff_id=data["diff_id"],
-                size=data["size"],
-                media_type=data["mediaType"],
+                blobs=blobs,
                 created=data.get("created"),
                 arch=data.get("arch"),
                 packages=tuple(
@@ -133,15 +199,14 @@ class LayerInfo:
                 f"{source} is not a layer.json of apkoci (missing or wrong {error}); build the "
                 "layer again with `apkoci layer` or `apkoci dir-layer`"
             ) from None
-        if "/" in info.file or info.file in ("", ".", ".."):
-            raise BuildError(f"{source}: file {info.file!r} must be a file name in its folder")
+        files = [blob.file for blob in blobs]
+        if len(set(files)) != len(files):
+            raise BuildError(f"{source}: a blob is listed twice in {files}")
         return info
 
-    def layer(self, directory: PathLike) -> Layer:
-        """The blob this info describes, in ``directory``."""
-        return Layer(
-            self.digest, self.diff_id, self.size, self.media_type, Path(directory) / self.file
-        )
+    def layers(self, directory: PathLike) -> Tuple[Layer, ...]:
+        """The blobs this info describes, in ``directory``, bottom first."""
+        return tuple(blob.layer(directory) for blob in self.blobs)
 
 
 def write_layer_info(info: LayerInfo, out_dir: PathLike) -> Path:
@@ -160,8 +225,8 @@ def _file_digest(path: Path) -> Tuple[str, int]:
     return "sha256:" + digest.hexdigest(), size
 
 
-def read_layer_dir(directory: PathLike) -> Tuple[LayerInfo, Layer]:
-    """The layer of a layer folder, its blob checked against ``layer.json``."""
+def read_layer_dir(directory: PathLike) -> Tuple[LayerInfo, Tuple[Layer, ...]]:
+    """The layers of a layer folder, bottom first, each blob checked against ``layer.json``."""
     folder = Path(directory)
     source = str(folder / LAYER_JSON)
     try:
@@ -173,14 +238,18 @@ def read_layer_dir(directory: PathLike) -> Tuple[LayerInfo, Layer]:
     except ValueError as error:
         raise BuildError(f"{source} is not JSON ({error})") from None
     info = LayerInfo.from_json(data, source)
-    layer = info.layer(folder)
-    try:
-        digest, size = _file_digest(layer.path)
-    except OSError as error:
-        raise BuildError(f"{source} names {layer.path}, which cannot be read ({error})") from None
-    if (digest, size) != (info.digest, info.size):
-        raise BuildError(
-            f"{layer.path} is {size} bytes with digest {digest}, but {source} says {info.size} "
-            f"bytes with {info.digest}: the layer changed after it was built; build it again"
-        )
-    return info, layer
+    layers = info.layers(folder)
+    for blob, layer in zip(info.blobs, layers):
+        try:
+            digest, size = _file_digest(layer.path)
+        except OSError as error:
+            raise BuildError(
+                f"{source} names {layer.path}, which cannot be read ({error})"
+            ) from None
+        if (digest, size) != (blob.digest, blob.size):
+            raise BuildError(
+                f"{layer.path} is {size} bytes with digest {digest}, but {source} says "
+                f"{blob.size} bytes with {blob.digest}: the layer changed after it was built; "
+                "build it again"
+            )
+    return info, layers

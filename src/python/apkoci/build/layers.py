@@ -1,12 +1,14 @@
-"""The two layer steps: an architecture's packages as a layer, and a folder as a layer.
+"""The two layer steps: an architecture's packages as a layer (or several), and a folder as a layer.
 
 :func:`build_package_layer` (``apkoci layer``) installs exactly the packages a lock has for one
 architecture, from a folder of ``<name>-<version>.apk`` files each checked against the lock first
 (SHA-256 and size, or control checksum and data hash for a lock apko wrote), builds the file tree
-(:func:`apkoci.build.filetree_steps.populate_tree`) and writes it as one deterministic layer. Every
-file in it gets the same time: ``source_date_epoch`` when given, else the newest build time of
-the installed packages (what apko takes for the image's time; apko keeps the packages' own times
-on the files).
+(:func:`apkoci.build.filetree_steps.populate_tree`) and writes it as one deterministic layer, or,
+when the configuration has ``layering``, cuts the same tree into apko's package layers and a top
+layer (:mod:`apkoci.build.layering`), all in the one layer folder (see
+:mod:`apkoci.build.layerinfo`). Every file gets the same time: ``source_date_epoch`` when given,
+else the newest build time of the installed packages (what apko takes for the image's time; apko
+keeps the packages' own times on the files).
 
 :func:`build_directory_layer` (``apkoci dir-layer``) lays a folder out under a prefix in the image
 (first-party files on top of the packages): owned by root, folders 0755, files 0755 when any
@@ -20,14 +22,16 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator, List, Optional, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from apkoci.apk.apkfile import read_apk
 from apkoci.build.errors import BuildError
 from apkoci.build.filetree_steps import populate_tree, read_os_release
 from apkoci.build.keys import read_keyring_dir
-from apkoci.build.layerinfo import LAYER_FILES, LayerInfo, write_layer_info
-from apkoci.config import Arch, ImageConfiguration, find_arch
+from apkoci.build.layerinfo import BlobInfo, LayerInfo, layer_file_name, write_layer_info
+from apkoci.build.layering import LayerPart, plan_package_layers, split_tree
+from apkoci.config import Arch, ImageConfiguration, Layering, find_arch
+from apkoci.install.database import InstalledPackage
 from apkoci.install.filetree import FileTree, normalize_path
 from apkoci.install.install import PackageToInstall
 from apkoci.lock.lockfile import Lock, packages_for_arch
@@ -47,14 +51,11 @@ def find_build_arch(name: str) -> Arch:
     return arch
 
 
-def _layer_path(out_dir: PathLike, compression: str) -> Path:
-    if compression not in LAYER_FILES:
-        raise BuildError(
-            f"layer compression {compression!r} is not one of {', '.join(LAYER_FILES)}"
-        )
+def _out_folder(out_dir: PathLike, compression: str) -> Path:
+    layer_file_name(compression)  # refuse an unknown compression before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return out / LAYER_FILES[compression]
+    return out
 
 
 def locked_packages(lock: Lock, arch: Arch, packages_dir: PathLike) -> List[PackageToInstall]:
@@ -72,6 +73,36 @@ def locked_packages(lock: Lock, arch: Arch, packages_dir: PathLike) -> List[Pack
     return result
 
 
+def _split_layers(
+    tree: FileTree,
+    layering: Layering,
+    installed: Sequence[InstalledPackage],
+    out: Path,
+    compression: str,
+    epoch: int,
+) -> Tuple[BlobInfo, ...]:
+    """Write the tree as apko's package layers and top layer, ``layer-<i>`` bottom first."""
+    groups = plan_package_layers([record.package for record in installed], layering.budget)
+
+    def owner_of(path: str) -> Optional[str]:
+        node = tree.stat(path, follow_symlinks=False)
+        return node.owner if node is not None else None
+
+    parts: Tuple[LayerPart, ...] = split_tree(tree.entries(), owner_of, groups, installed)
+    return tuple(
+        BlobInfo.of(
+            write_layer(
+                part.entries,
+                out / layer_file_name(compression, index),
+                compression=compression,
+                mtime=epoch,
+            ),
+            part.packages,
+        )
+        for index, part in enumerate(parts)
+    )
+
+
 def build_package_layer(
     config: ImageConfiguration,
     lock: Lock,
@@ -84,9 +115,15 @@ def build_package_layer(
     source_date_epoch: Optional[int] = None,
 ) -> LayerInfo:
     """Install the lock's packages for ``arch`` and apply ``config``'s file-tree steps; write
-    ``out_dir/layer.tar.gz`` (or ``.tar.zst``) and ``out_dir/layer.json``; return the latter."""
+    ``out_dir/layer.tar.gz`` (or ``.tar.zst``), or with ``config.layering`` the blobs
+    ``out_dir/layer-<i>.tar.gz`` bottom first, and ``out_dir/layer.json``; return the latter."""
     target = find_build_arch(arch)
-    layer_path = _layer_path(out_dir, compression)
+    if config.layering is not None and config.contents.baseimage is not None:
+        raise BuildError(
+            "layering cannot be used with contents.baseimage (apko refuses it too): remove "
+            "`layering` for one layer on the base image, or build without the base image"
+        )
+    out = _out_folder(out_dir, compression)
     packages = locked_packages(lock, target, packages_dir)
     keys = read_keyring_dir(config.contents.keyring, keyring_dir)
     with tempfile.TemporaryDirectory(prefix="apkoci-layer-") as staging, FileTree(staging) as tree:
@@ -95,10 +132,19 @@ def build_package_layer(
         epoch = source_date_epoch
         if epoch is None:
             epoch = max((package.build_time for package in records), default=0)
-        layer = write_layer(tree.entries(), layer_path, compression=compression, mtime=epoch)
+        if config.layering is None:
+            layer = write_layer(
+                tree.entries(),
+                out / layer_file_name(compression),
+                compression=compression,
+                mtime=epoch,
+            )
+            blobs: Tuple[BlobInfo, ...] = (BlobInfo.of(layer),)
+        else:
+            blobs = _split_layers(tree, config.layering, installed, out, compression, epoch)
         os_release = tuple(read_os_release(tree).items())
-    info = LayerInfo.of(layer, epoch, target.apk, records, os_release)
-    write_layer_info(info, out_dir)
+    info = LayerInfo.of(blobs, epoch, target.apk, records, os_release)
+    write_layer_info(info, out)
     return info
 
 
@@ -146,14 +192,14 @@ def build_directory_layer(
     source = Path(directory)
     if not source.is_dir():
         raise BuildError(f"{source} is not a folder: give the folder to put in the layer")
-    layer_path = _layer_path(out_dir, compression)
+    out = _out_folder(out_dir, compression)
     place = normalize_path(prefix)
     layer = write_layer(
         _directory_entries(source, place),
-        layer_path,
+        out / layer_file_name(compression),
         compression=compression,
         mtime=source_date_epoch or 0,
     )
-    info = LayerInfo.of(layer, source_date_epoch)
-    write_layer_info(info, out_dir)
+    info = LayerInfo.of((BlobInfo.of(layer),), source_date_epoch)
+    write_layer_info(info, out)
     return info

@@ -4,9 +4,10 @@
   (:mod:`apkoci.build.split`);
 - ``apkoci layer --filetree F --lockfile L --arch A --packages PKGDIR --keyring-dir K --output
   OUT [--compression gzip|zstd|none] [--source-date-epoch N]``: the package layer of one
-  architecture, ``OUT/layer.tar.gz`` and ``OUT/layer.json`` (:func:`build_package_layer`). The lock
-  is not checked against a configuration here: the caller did that, and may hand in a lock cut
-  down to the architecture;
+  architecture, ``OUT/layer.tar.gz`` and ``OUT/layer.json`` (:func:`build_package_layer`); with
+  ``layering`` in the file tree, ``OUT/layer-0.tar.gz`` ... (bottom first) instead of the one blob.
+  The lock is not checked against a configuration here: the caller did that, and may hand in a
+  lock cut down to the architecture;
 - ``apkoci dir-layer --dir D --prefix /app --output OUT [--compression ...]
   [--source-date-epoch N]``: a layer of first-party files (:func:`build_directory_layer`);
 - ``apkoci image --image IMAGEJSON --arch A=LAYERDIR[,LAYERDIR...] ... --output OUT [--tag T]...
@@ -115,7 +116,11 @@ def _layer_command(args: argparse.Namespace) -> int:
         compression=args.compression,
         source_date_epoch=args.source_date_epoch,
     )
-    print(f"{info.digest} {args.output}/{info.file} ({len(info.packages)} packages, {info.arch})")
+    summary = f"{len(info.packages)} packages, {info.arch}"
+    for blob in info.blobs:
+        # With layering, which packages each blob holds (the top one holds the build's files).
+        held = f"{', '.join(blob.packages) or 'top'}; " if len(info.blobs) > 1 else ""
+        print(f"{blob.digest} {args.output}/{blob.file} ({held}{summary})")
     return 0
 
 
@@ -158,7 +163,8 @@ def _dir_layer_command(args: argparse.Namespace) -> int:
         compression=args.compression,
         source_date_epoch=args.source_date_epoch,
     )
-    print(f"{info.digest} {args.output}/{info.file}")
+    for blob in info.blobs:
+        print(f"{blob.digest} {args.output}/{blob.file}")
     return 0
 
 

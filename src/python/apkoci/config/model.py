@@ -261,10 +261,12 @@ LAYERING_STRATEGIES = ("origin",)
 
 @dataclass(frozen=True)
 class Layering:
-    """``layering``: split the image into layers by package origin, at most ``budget`` + 1 of them.
+    """``layering``: split the image into layers by package origin: at most ``budget`` package
+    layers (one for a budget of 0 or 1), then a top layer.
 
     apko groups the packages by origin, keeps the ``budget - 1`` largest groups as layers of their
-    own, merges the rest into one, and puts what belongs to no package in a top layer.
+    own, merges the rest into one, and puts what belongs to no package in a top layer (see
+    :mod:`apkoci.build.layering`).
     """
 
     strategy: str = yaml_key("strategy", default="origin")
