@@ -18,12 +18,15 @@ import os
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, List, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, BinaryIO, List, NamedTuple, Optional, Tuple, Union
 
 from apkoci.apk.apkfile import ApkFormatError, read_signed_head
 from apkoci.apk.index import Package, PackageCatalog, parse_index_text
 from apkoci.apk.signature import Keyring, verify_signatures
 from apkoci.errors import ApkociError
+
+if TYPE_CHECKING:
+    import urllib.request
 
 INDEX_FILENAME = "APKINDEX.tar.gz"
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -285,26 +288,33 @@ def _with_userinfo(parts: urllib.parse.SplitResult, userinfo: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}{host}{port}"))
 
 
-def fetch_url(
-    url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, limit: int = MAX_INDEX_BYTES
-) -> bytes:
-    """GET an http(s) URL into memory, with a clear RepositoryError naming the URL on failure."""
+def http_request(url: str) -> "urllib.request.Request":
+    """A GET of an http(s) ``url`` for urllib; credentials in the URL are sent as Basic
+    authentication (urllib does not take them from the URL itself) and stripped from it."""
     # Imported here: urllib.request (and the http and email packages it brings) costs more to
     # import than resolving against a local index takes, and only remote repositories need it.
-    import urllib.error
     import urllib.request
 
     parts = urllib.parse.urlsplit(url)
-    shown = redact_url(url)
     headers = {"User-Agent": "apkoci"}
     if parts.username is not None:
-        # urllib does not take credentials from the URL itself: strip them, send a header.
         credentials = (
             f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
         )
         headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
         url = _with_userinfo(parts, "")
-    request = urllib.request.Request(url, headers=headers)
+    return urllib.request.Request(url, headers=headers)
+
+
+def fetch_url(
+    url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, limit: int = MAX_INDEX_BYTES
+) -> bytes:
+    """GET an http(s) URL into memory, with a clear RepositoryError naming the URL on failure."""
+    import urllib.error
+    import urllib.request
+
+    shown = redact_url(url)
+    request = http_request(url)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data = response.read(limit + 1)

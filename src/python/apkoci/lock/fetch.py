@@ -20,7 +20,6 @@ authentication and shown with the password hidden.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import tempfile
@@ -31,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, Optional, Tuple, Union
 
-from apkoci.apk.repository import DEFAULT_TIMEOUT_SECONDS, redact_url
+from apkoci.apk.repository import DEFAULT_TIMEOUT_SECONDS, http_request, redact_url
 from apkoci.errors import ApkociError
 from apkoci.lock.lockfile import Lock, LockedPackage, packages_for_arch
 from apkoci.lock.packagefile import PackageVerificationError, verify_package_file
@@ -91,18 +90,9 @@ def naming_source(error: Exception, path: Path, shown: str) -> str:
 @contextmanager
 def _open_remote(url: str, timeout: float) -> Iterator[BinaryIO]:
     """GET ``url``, sending credentials in it as Basic authentication (urllib does not)."""
-    parts = urllib.parse.urlsplit(url)
     shown = redact_url(url)
-    headers = {"User-Agent": "apkoci"}
-    if parts.username is not None:
-        credentials = (
-            f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
-        )
-        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
-        url = without_credentials(url)
-    request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.urlopen(http_request(url), timeout=timeout)
     except urllib.error.HTTPError as error:
         error.close()
         hint = " (was the package removed from its repository?)" if error.code == 404 else ""
