@@ -80,6 +80,17 @@ class ApkociSubsystem(Subsystem):
             """
         ),
     )
+    require_lockfile = BoolOption(
+        default=False,
+        help=softwrap(
+            f"""
+            If true, `{bin_name()} package` of an `apko_image` without a lock file fails and says
+            which command writes it. If false (the default), it resolves the packages from the
+            repositories for this run, with a warning: such a build is not reproducible, as it
+            installs whatever the repositories hold today. Set it in CI.
+            """
+        ),
+    )
     tailor = BoolOption(
         default=True,
         help=softwrap(

@@ -2,19 +2,23 @@
 
 Every `apko_image` is a resolve of its own, named by its address: `generate-lockfiles` (or
 `--resolve=examples/base:base`) runs the engine's `lock` step, the one step that reads
-repositories over the network, and writes the lock file into the workspace. `package` never
-resolves: it reads the lock file and fails, saying which command to run, when the lock is missing
-or older than the configuration (apko's checksum of the configuration files differs).
+repositories over the network, and writes the lock file into the workspace. `package` reads the
+lock file and fails, saying which command to run, when it is older than the configuration (apko's
+checksum of the configuration files differs). Without a lock file, `package` runs the same `lock`
+step for this run only and warns that the build is not reproducible (or fails, with
+`[apkoci].require_lockfile`): like apko's `build` without `--lockfile`.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from apkoci_pants.rules.config import StagedConfig, StagedConfigRequest
 from apkoci_pants.rules.digests import single_file_at
 from apkoci_pants.rules.engine import EngineProcess, EngineResult
 from apkoci_pants.rules.lockfile import ApkoLock, LockfileError, parse_lock
+from apkoci_pants.subsystems import ApkociSubsystem
 from apkoci_pants.target_types import (
     ApkoImageArchsField,
     ApkoImageConfigField,
@@ -37,6 +41,8 @@ from pants.engine.target import AllTargets, Targets, WrappedTarget, WrappedTarge
 from pants.engine.unions import UnionRule
 from pants.util.docutil import bin_name
 from pants.util.logging import LogLevel
+
+logger = logging.getLogger(__name__)
 
 # Where the lock step writes, inside the configuration's folder in the sandbox.
 _LOCK_OUTPUT = ".apkoci-lock.json"
@@ -109,6 +115,46 @@ def requested_apko_image_lockfiles(
     )
 
 
+@dataclass(frozen=True)
+class ResolveRequest:
+    """Resolve the packages of a staged configuration into a lock file at `dest`."""
+
+    config: StagedConfig
+    dest: str
+
+
+@dataclass(frozen=True)
+class ResolvedLock:
+    """The lock file the engine's `lock` step wrote, at the requested path."""
+
+    digest: Digest
+    content: bytes
+
+
+@rule(desc="Resolving an apko image's packages")
+async def resolve_packages(request: ResolveRequest) -> ResolvedLock:
+    staged = request.config
+    inputs = await Get(
+        Digest,
+        MergeDigests([staged.config_digest, staged.keyring_digest, staged.repositories_digest]),
+    )
+    result = await Get(
+        EngineResult,
+        EngineProcess(
+            argv=("lock", staged.config_name, "-o", _LOCK_OUTPUT),
+            description=f"Resolving the packages of {staged.address} ({staged.path})",
+            input_digest=inputs,
+            output_files=(_LOCK_OUTPUT,),
+            working_directory=staged.directory or None,
+            # Like Python lock files: always ask today's repositories, never a cached answer.
+            cache_scope=ProcessCacheScope.PER_SESSION,
+        ),
+    )
+    digest = await single_file_at(result.output_digest, request.dest)
+    contents = await Get(DigestContents, Digest, digest)
+    return ResolvedLock(digest, contents[0].content)
+
+
 @rule(desc="Locking an apko image's packages")
 async def generate_apko_image_lockfile(
     request: GenerateApkoImageLockfile,
@@ -118,24 +164,8 @@ async def generate_apko_image_lockfile(
         WrappedTargetRequest(request.address, description_of_origin="generate-lockfiles"),
     )
     staged = await Get(StagedConfig, StagedConfigRequest, staged_config_request(wrapped.target))
-    inputs = await Get(
-        Digest,
-        MergeDigests([staged.config_digest, staged.keyring_digest, staged.repositories_digest]),
-    )
-    result = await Get(
-        EngineResult,
-        EngineProcess(
-            argv=("lock", staged.config_name, "-o", _LOCK_OUTPUT),
-            description=f"Resolving the packages of {request.address} ({staged.path})",
-            input_digest=inputs,
-            output_files=(_LOCK_OUTPUT,),
-            working_directory=staged.directory or None,
-            # Like Python lock files: always ask today's repositories, never a cached answer.
-            cache_scope=ProcessCacheScope.PER_SESSION,
-        ),
-    )
-    digest = await single_file_at(result.output_digest, request.lockfile_dest)
-    return GenerateLockfileResult(digest, request.resolve_name, request.lockfile_dest)
+    resolved = await Get(ResolvedLock, ResolveRequest(staged, request.lockfile_dest))
+    return GenerateLockfileResult(resolved.digest, request.resolve_name, request.lockfile_dest)
 
 
 # --- package: the checked lock --------------------------------------------------------------------
@@ -161,14 +191,24 @@ class CheckedLock:
 
 
 @rule(desc="Checking an apko lock file")
-async def read_checked_lock(request: CheckedLockRequest) -> CheckedLock:
+async def read_checked_lock(request: CheckedLockRequest, apkoci: ApkociSubsystem) -> CheckedLock:
     staged = request.config
     command = regenerate_command(staged.address)
     contents = await Get(DigestContents, PathGlobs([request.path]))
     if not contents:
-        raise StaleLockfileError(
-            f"{staged.address} has no lock file yet ({request.path}): write it with `{command}`."
+        if apkoci.require_lockfile:
+            raise StaleLockfileError(
+                f"{staged.address} has no lock file yet ({request.path}), and "
+                f"[apkoci].require_lockfile is set: write it with `{command}`."
+            )
+        logger.warning(
+            f"{staged.address} has no lock file ({request.path}): resolving its packages from "
+            "the repositories for this build. It is not reproducible: it installs whatever the "
+            f"repositories hold today. Pin the packages with `{command}`."
         )
+        resolved = await Get(ResolvedLock, ResolveRequest(staged, request.path))
+        lock = parse_lock(request.path, resolved.content, command)
+        return CheckedLock(lock, resolved.content, resolved.digest)
     lock = parse_lock(request.path, contents[0].content, command)
     if lock.config_checksum != staged.checksum:
         configs = ", ".join(staged.user_files)

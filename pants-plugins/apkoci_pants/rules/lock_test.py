@@ -96,7 +96,10 @@ def test_a_fresh_lock_is_accepted(rule_runner: RuleRunner) -> None:
     assert lock.content == lock_with_checksum(checksum)
 
 
-def test_a_missing_lock_says_how_to_write_it(rule_runner: RuleRunner) -> None:
+def test_a_missing_lock_says_how_to_write_it_when_one_is_required(
+    rule_runner: RuleRunner,
+) -> None:
+    rule_runner.set_options(["--apkoci-require-lockfile"])
     with pytest.raises(ExecutionError, match="has no lock file yet") as error:
         checked(rule_runner, None)
     assert "generate-lockfiles --resolve=img:img" in str(error.value)

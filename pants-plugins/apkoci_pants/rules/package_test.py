@@ -103,10 +103,6 @@ files(name="extra", sources=["extra.txt"])
     }
 
 
-def test_package_needs_a_lock(rule_runner: RuleRunner) -> None:
-    rule_runner.write_files({"img/BUILD": "apko_image()", "img/apko.yaml": "contents: {}\n"})
-    with pytest.raises(ExecutionError, match="generate-lockfiles --resolve=img:img"):
-        package(rule_runner, Address("img"))
 
 
 # --- A real build, with the engine ----------------------------------------------------------------
@@ -229,6 +225,31 @@ def test_lock_then_package(rule_runner: RuleRunner) -> None:
     rebuilt = package(rule_runner, Address("img"))
     rule_runner.write_digest(rebuilt.digest)
     assert layer_digests(output) == layers
+
+
+def test_without_a_lock_package_resolves_for_this_build_and_warns(
+    rule_runner: RuleRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_image(rule_runner)
+    unlocked = engine_step(lambda: package(rule_runner, Address("img")))
+    assert "img:img has no lock file (img/apko.lock.json)" in caplog.text
+    assert "not reproducible" in caplog.text
+    # It wrote no lock file, and built what a locked build builds.
+    assert not (Path(rule_runner.build_root) / "img" / "apko.lock.json").exists()
+    rule_runner.write_digest(unlocked.digest)
+    output = Path(rule_runner.build_root) / "img" / "img"
+    without_lock = layer_digests(output)
+    lock(rule_runner)
+    locked = engine_step(lambda: package(rule_runner, Address("img")))
+    rule_runner.write_digest(locked.digest)
+    assert layer_digests(output) == without_lock
+
+
+def test_with_require_lockfile_package_needs_a_lock(rule_runner: RuleRunner) -> None:
+    rule_runner.set_options([*OPTIONS, "--apkoci-require-lockfile"], env_inherit=INHERITED_ENV)
+    rule_runner.write_files({"img/BUILD": "apko_image()", "img/apko.yaml": "contents: {}\n"})
+    with pytest.raises(ExecutionError, match="generate-lockfiles --resolve=img:img"):
+        package(rule_runner, Address("img"))
 
 
 def layer_names(output: Path, digest: str) -> list:
