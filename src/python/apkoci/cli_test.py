@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import List, Tuple
 
 import pytest
 from apkoci.cli import main
@@ -90,7 +91,11 @@ def cli_repository(tmp_path: Path) -> Path:
     private_key, _ = generate_signing_key().write(keys, "test")
     folder = tmp_path / "repo" / "x86_64"
     folder.mkdir(parents=True)
-    for name, extra in (("base", []), ("app", ["--depends", "base", "--provides", "cmd:app"])):
+    packages: List[Tuple[str, List[str]]] = [
+        ("base", []),
+        ("app", ["--depends", "base", "--provides", "cmd:app"]),
+    ]
+    for name, extra in packages:
         files = tmp_path / "files" / name / "usr" / "share" / name
         files.mkdir(parents=True)
         (files / "README").write_text(f"{name}\n")

@@ -37,7 +37,7 @@ import operator
 import re
 import threading
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from apkoci.apk.dependency import (
     CANONICAL_DEPENDENCY_LIST_PATTERN,
@@ -461,7 +461,9 @@ class _Positions:
             names = [entry.partition("=")[0] for entry in text.split(" ")]
         spaces = map(str.count, present, itertools.repeat(" "))
         entries = map(operator.add, spaces, itertools.repeat(1))
-        positions = list(itertools.chain.from_iterable(map(itertools.repeat, at, entries)))
+        # `repeat` is generic and overloaded, which mypy cannot match against map's arguments.
+        repeat: Callable[[int, int], Iterable[int]] = itertools.repeat
+        positions = list(itertools.chain.from_iterable(map(repeat, at, entries)))
         assert len(positions) == len(names)
         return cls(names, positions)
 

@@ -40,7 +40,18 @@ import binascii
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from apkoci.errors import ApkociError
 
@@ -520,4 +531,9 @@ def sign(
 def _cryptography_hash(digest_name: str) -> "hashes.HashAlgorithm":
     from cryptography.hazmat.primitives import hashes
 
-    return {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha512": hashes.SHA512}[digest_name]()
+    algorithms: Dict[str, Callable[[], hashes.HashAlgorithm]] = {
+        "sha1": hashes.SHA1,
+        "sha256": hashes.SHA256,
+        "sha512": hashes.SHA512,
+    }
+    return algorithms[digest_name]()

@@ -54,6 +54,7 @@ import threading
 from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
+    Callable,
     Deque,
     Dict,
     Iterable,
@@ -255,7 +256,9 @@ class _Provider(NamedTuple):
 _NO_PROVIDER = _Provider(None, None)
 # _Provider((pkg, version)) made at C speed (the class's own __new__ is Python code, and a resolve
 # makes thousands of them).
-_provider = functools.partial(tuple.__new__, _Provider)
+# (The stubs give tuple.__new__ a Self return that mypy does not bind to _Provider here.)
+_provider: Callable[[Tuple[Optional["_Pkg"], Optional[str]]], _Provider]
+_provider = functools.partial(tuple.__new__, _Provider)  # type: ignore[assignment]
 
 
 class _NameState:
@@ -322,7 +325,6 @@ class _States(dict):  # type: ignore[type-arg]
 
 # What PackageDatabase._materialize works out for a name on first use.
 _MATERIALIZED = frozenset({"providers", "rinstall_if", "priority"})
-_UNKNOWN = object()
 
 
 class _Name:
@@ -356,7 +358,7 @@ class _Name:
         self.rdepends: List[_Name] = []
         self.done = False  # whether _materialize has worked it out
         self._bucket = -1
-        self._creation: object = _UNKNOWN
+        self._creation: Optional[Tuple[int, ...]] = None  # None: not looked up yet
 
     def __getattr__(self, attribute: str) -> object:
         # Only called for a slot not set yet: the first read of what _materialize sets.
@@ -371,9 +373,9 @@ class _Name:
             self._bucket = _apk_name_bucket(self.name)
         return self._bucket
 
-    def creation(self) -> object:
+    def creation(self) -> Tuple[int, ...]:
         """When apk would have created this name reading the indexes (its first mention)."""
-        if self._creation is _UNKNOWN:
+        if self._creation is None:
             self._creation = self.db._first_mention(self.name)
         return self._creation
 
@@ -689,7 +691,9 @@ def _source_size(source: IndexSource) -> int:
     catalog = getattr(source, "catalog", None)
     if isinstance(catalog, PackageCatalog):
         return len(catalog)
-    return len(getattr(source, "packages", source))
+    if hasattr(source, "packages"):
+        return len(cast("RepositoryIndex", source).packages)
+    return len(cast(Sequence[Package], source))
 
 
 def _shared_checksums(sources: Sequence[_Source]) -> Dict[object, List[Tuple[int, int]]]:
@@ -709,7 +713,7 @@ def _bucket_of(name: _Name) -> int:
     return name.bucket()
 
 
-def _creation_of(name: _Name) -> object:
+def _creation_of(name: _Name) -> Tuple[int, ...]:
     return name.creation()
 
 
@@ -974,10 +978,12 @@ class _Solver:
             if s.requirers:
                 if s.reverse_deps_done and not s.has_options:
                     return s.name
-                key = s.wanted_key
+                wanted = s.wanted_key
+                assert wanted is not None  # set by _queue_unresolved, which queued it
+                key = wanted
             else:
                 key = s.unwanted_key
-            if key < best_key:  # type: ignore[operator]
+            if key < best_key:
                 best, best_key = s, key
         return None if best is None else best.name
 

@@ -377,10 +377,10 @@ def _assert_database_matches_reference(indexes: list, arch: str) -> None:
         name.providers  # work every name out, so that reverse dependencies are complete
     for text, (providers, priority, rinstall_if, rdepends) in reference.items():
         name = names[text]
-        got = [
-            (provider.pkg.label, provider.version, provider.pkg.repos)
-            for provider in name.providers
-        ]
+        got = []
+        for provider in name.providers:
+            assert provider.pkg is not None, text  # (only _NO_PROVIDER has none)
+            got.append((provider.pkg.label, provider.version, provider.pkg.repos))
         assert got == providers, text
         assert name.priority == priority, text
         assert [other.name for other in name.rinstall_if] == rinstall_if, text

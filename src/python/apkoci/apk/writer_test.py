@@ -17,7 +17,7 @@ import tracemalloc
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from apkoci.apk.apkfile import PAX_CHECKSUM_SHA1, PkgInfo, control_checksum, read_apk
@@ -671,7 +671,8 @@ def repository(tmp_path: Path, key: SigningKeyPair) -> List[Path]:
     files.mkdir()
     (files / "README").write_text("hello\n")
     paths = []
-    for name, version, extra in (
+    # PackageSpec takes dependency strings and lists too (it parses them).
+    packages: List[Tuple[str, str, Dict[str, Any]]] = [
         (
             "beta",
             "2.0-r1",
@@ -683,12 +684,13 @@ def repository(tmp_path: Path, key: SigningKeyPair) -> List[Path]:
             "1.9-r0",
             dict(url="https://example.org/alpha", license="MIT", maintainer="A <a@b.c>"),
         ),
-    ):
+    ]
+    for name, version, extra in packages:
         path = tmp_path / f"{name}-{version}.apk"
         build_package(
             files,
             PackageSpec(name, version, "x86_64", **extra),
-            path,  # type: ignore[arg-type]
+            path,
             signing_key=key.private_pem,
             key_name=KEY_NAME,
             source_date_epoch=EPOCH,

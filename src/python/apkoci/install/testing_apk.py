@@ -124,7 +124,10 @@ def _with_parent_directories(items: List[Tuple[str, EntrySpec]]) -> List[Tuple[s
 def _write_data_member(path: Path, items: List[Tuple[str, EntrySpec]]) -> None:
     with open(path, "wb") as raw:
         with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as compressed:
-            with tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as archive:
+            # A GzipFile is a binary file object, but not an IO[bytes] subclass as the stubs ask.
+            with tarfile.open(
+                fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT  # type: ignore[arg-type]
+            ) as archive:
                 for name, spec in items:
                     _add(archive, name, spec if isinstance(spec, Spec) else Spec(data=spec))
 
