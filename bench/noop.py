@@ -16,8 +16,8 @@ on the same machine:
 
 Each no-op run is checked to have rewritten nothing: `dist/` holds the same bytes before and after.
 
-Measured here (2 cores, 2026-12-01): no-op with pantsd 0.36 s (floor 0.33 s); through the Python
-client about 1.4 s; without pantsd about 19 s.
+Measured here (2 cores, 2026-12-01, medians of 5): no-op with pantsd 0.28-0.36 s (floor
+0.33-0.35 s); through the Python client 1.31 s; without pantsd 18.5-19 s.
 
 Run it by hand from the repository root: ``python3 bench/noop.py [--runs N] [--target SPEC]``. It
 builds in this repository (as a developer would), so the first, warming build may take a minute.
