@@ -2,9 +2,11 @@
 
 What is timed is the process the Pants backend runs for a package layer, as it runs it: a fresh
 ``python -m apkoci layer`` that checks the locked ``.apk`` files, installs them into a file tree
-(inflating every data tar into the staging folder, checking each file's SHA-1), writes the apk
-database and the build's file-tree steps, and writes the tree as one layer blob, with gzip and
-then with zstd. Beside it, measured in the same run on the same machine:
+(inflating every data tar into the staging folder, one spool file per package, in a helper process
+that runs ahead of the install; checking each file's SHA-1), writes the apk database and the
+build's file-tree steps, and writes the tree as one layer blob, with gzip and then with zstd. The
+cpu figures count the helper too (the launcher's rusage holds the children a step waited for).
+Beside it, measured in the same run on the same machine:
 
 - ``tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -c tree | gzip -n`` on the
   same files unpacked (all packages in one folder): the usual way to a reproducible layer;

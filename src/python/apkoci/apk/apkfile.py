@@ -19,12 +19,16 @@ letting gzip run the members together:
 
 Use :func:`read_apk` to open a package: it reads only the signature and control members (a few KiB);
 :meth:`ApkFile.data_entries` streams the data member entry by entry, and checks ``datahash`` as it
-goes. Nothing holds the data member in memory.
+goes. Nothing holds the data member in memory. The data tar is read by the small reader of
+:mod:`apkoci.apk.datatar` (tarfile's results, at a fraction of its cost); an install uses
+:meth:`ApkFile.spool_data` or :meth:`ApkFile.spooled_entries`, which hand the inflated tar to a
+spool and say where each file's content is in it instead of giving it as a stream.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import itertools
 import os
@@ -41,9 +45,11 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    NamedTuple,
     Optional,
     Tuple,
     Union,
+    cast,
 )
 
 from apkoci.apk.dependency import Dependency, DependencyError, parse_dependencies
@@ -60,6 +66,8 @@ from apkoci.errors import ApkociError
 
 if TYPE_CHECKING:
     import tarfile
+
+    from apkoci.apk.datatar import TarReader
 
 # The PAX record apk-tools (and melange) store each regular file's hex SHA-1 in.
 PAX_CHECKSUM_SHA1 = "APK-TOOLS.checksum.SHA1"
@@ -128,72 +136,6 @@ class GzipMember:
     offset: int  # where it starts in the file
     raw: bytes  # its compressed bytes, exactly as in the file
     content: bytes  # the decompressed tar (possibly cut: without end-of-archive blocks)
-
-
-class _GzipMemberStream(io.RawIOBase):
-    """The decompressed bytes of exactly one gzip member, read on demand from ``raw``.
-
-    ``pending`` is input already read from ``raw`` (the bytes past the previous member). Every
-    compressed byte the member consists of is passed to ``on_raw``, so callers can hash it as it
-    streams by. Once the member has ended, ``leftover`` holds the input read past its end.
-    """
-
-    def __init__(
-        self, raw: BinaryIO, pending: bytes, on_raw: Callable[[bytes], None], source: str
-    ) -> None:
-        super().__init__()
-        self._raw = raw
-        self._input = pending
-        self._on_raw = on_raw
-        self._source = source
-        # wbits=31: a gzip header and trailer (the CRC and size are checked at the member's end).
-        self._decompressor = zlib.decompressobj(wbits=31)
-        self._output = b""
-        self._output_pos = 0
-        self.finished = False
-        self.leftover = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: "memoryview") -> int:  # type: ignore[override]
-        while self._output_pos >= len(self._output) and not self.finished:
-            self._output = self._decompress_some()
-            self._output_pos = 0
-        count = min(len(buffer), len(self._output) - self._output_pos)
-        buffer[:count] = self._output[self._output_pos : self._output_pos + count]
-        self._output_pos += count
-        return count
-
-    def _decompress_some(self) -> bytes:
-        data = self._input or self._raw.read(_CHUNK)
-        if not data:
-            raise ApkFormatError(
-                f"{self._source}: the file ends in the middle of a gzip member (truncated "
-                "download?); fetch it again"
-            )
-        try:
-            output = self._decompressor.decompress(data, _CHUNK)
-        except zlib.error as error:
-            raise ApkFormatError(
-                f"{self._source}: corrupt gzip data ({error}); fetch the file again"
-            ) from None
-        if self._decompressor.eof:
-            rest = self._decompressor.unused_data
-            self.finished = True
-            self.leftover = rest
-            self._input = b""
-        else:
-            # Output is capped per call; input zlib has not looked at yet waits in unconsumed_tail.
-            rest = self._decompressor.unconsumed_tail
-            self._input = rest
-        self._on_raw(data[: len(data) - len(rest)])
-        return output
-
-    def drain(self) -> None:
-        """Read (and discard) the rest of the member, so all its raw bytes pass ``on_raw``."""
-        while self.read(_CHUNK):
-            pass
 
 
 def _read_member(
@@ -526,6 +468,48 @@ def package_from_pkginfo(pkginfo: PkgInfo, checksum: str, size: int, source: str
 # --- The package file ----------------------------------------------------------------------------
 
 
+class DataContent(NamedTuple):
+    """Where a regular file's content is in a package's inflated data tar, and its SHA-1."""
+
+    offset: int
+    size: int
+    sha1: str  # hex, computed from the content as it streamed by
+
+
+# (as apkoci.apk.datatar.REGULAR_TYPES: ordinary, old and contiguous files; that module is imported
+# only for the data member)
+_REGULAR_TYPES = (b"0", b"\0", b"7")
+
+_GZIP_PROBLEMS: Dict[str, Callable[[Exception], str]] = {
+    "truncated": lambda error: (
+        "the file ends in the middle of a gzip member (truncated download?); fetch it again"
+    ),
+    "corrupt": lambda error: f"{error}; fetch the file again",
+    "trailing": lambda error: (
+        "unexpected bytes after the data member (a package is signature, control and data "
+        "members only); fetch or rebuild it"
+    ),
+    "unreadable": lambda error: f"cannot read the data member ({error})",
+}
+
+
+def _tee(chunks: Iterator[bytes], sink: Callable[[bytes], object]) -> Iterator[bytes]:
+    for chunk in chunks:
+        sink(chunk)
+        yield chunk
+
+
+def _spooled_entries(
+    reader: "TarReader",
+) -> Iterator[Tuple["DataEntry", Optional[DataContent]]]:
+    for info, offset in reader.members():
+        sha1 = info.pax_headers.get(PAX_CHECKSUM_SHA1) or None
+        content: Optional[DataContent] = None
+        if info.type in _REGULAR_TYPES:
+            content = DataContent(offset, info.size, reader.content_sha1())
+        yield DataEntry(info=info, sha1=sha1), content
+
+
 @dataclass(frozen=True)
 class DataEntry:
     """One entry of the data tar: its tar header, and the checksum apk-tools recorded for it."""
@@ -616,33 +600,78 @@ class ApkFile:
         the next entry is requested. Once the last entry is passed, ``datahash`` is checked
         (ApkIntegrityError on mismatch) and so is the end of the file (nothing may follow).
         """
+        from apkoci.apk.datatar import Content
+
+        with self._data_tar(None) as reader:
+            for info, _ in reader.members():
+                sha1 = info.pax_headers.get(PAX_CHECKSUM_SHA1) or None
+                content = Content(reader) if info.type in _REGULAR_TYPES else None
+                yield DataEntry(info=info, sha1=sha1), cast(Optional[IO[bytes]], content)
+
+    def spool_data(
+        self, sink: Callable[[bytes], object]
+    ) -> Generator[Tuple[DataEntry, Optional[DataContent]], None, None]:
+        """Stream the data tar into ``sink`` and say where in it each entry's content is.
+
+        ``sink`` is given every byte of the inflated data tar, in order, in chunks of up to 1 MiB;
+        each ``(entry, content)`` comes once the entry's content has passed, ``content`` saying
+        where it is in what ``sink`` got (offset and size) and its SHA-1 (None for entries that
+        are not regular files). Checks as :meth:`data_entries` does. This is how an install
+        stages a package's files without one copy or one file per content.
+        """
+        with self._data_tar(sink) as reader:
+            yield from _spooled_entries(reader)
+
+    def spooled_entries(
+        self, inflated: Iterator[bytes], data_sha256: Callable[[], str]
+    ) -> Generator[Tuple[DataEntry, Optional[DataContent]], None, None]:
+        """What :meth:`spool_data` yields, for a data member inflated elsewhere (by a helper
+        process that writes it to a spool, see :mod:`apkoci.install.unpack`).
+
+        ``inflated`` gives the inflated data tar in order, raising
+        :class:`~apkoci.apk.datatar.GzipMemberError` where the member cannot be read;
+        ``data_sha256`` the hex SHA-256 of the compressed member once ``inflated`` has ended.
+        """
+        with self._reading(inflated, data_sha256) as reader:
+            yield from _spooled_entries(reader)
+
+    @contextlib.contextmanager
+    def _data_tar(self, sink: Optional[Callable[[bytes], object]]) -> Iterator["TarReader"]:
+        """A reader of the data tar, inflated here (each chunk given to ``sink`` first)."""
         import hashlib  # (here, as in data_hash)
-        import tarfile  # (here: reading an index needs none of it, see _plain_tar_files)
+
+        from apkoci.apk.datatar import inflate_last_member
 
         hasher = hashlib.sha256()
         with open(self.path, "rb") as raw:
             raw.seek(self.data_offset)
-            stream = _GzipMemberStream(raw, b"", hasher.update, self.source)
-            buffered = io.BufferedReader(stream, buffer_size=_CHUNK)
-            try:
-                with tarfile.open(fileobj=buffered, mode="r|") as archive:
-                    for info in archive:
-                        sha1 = info.pax_headers.get(PAX_CHECKSUM_SHA1) or None
-                        content = archive.extractfile(info) if info.isreg() else None
-                        yield DataEntry(info=info, sha1=sha1), content
-            except tarfile.TarError as error:
-                raise ApkFormatError(
-                    f"{self.source}: the data member is not a valid tar archive ({error})"
-                ) from None
-            # The tar ends before the gzip member does (padding); hash the member to its end.
-            stream.drain()
-            if stream.leftover or raw.read(1):
-                raise ApkFormatError(
-                    f"{self.source}: unexpected bytes after the data member (a package is "
-                    "signature, control and data members only); fetch or rebuild it"
-                )
+            chunks = inflate_last_member(raw, hasher.update)
+            if sink is not None:
+                chunks = _tee(chunks, sink)
+            with self._reading(chunks, hasher.hexdigest) as reader:
+                yield reader
+
+    @contextlib.contextmanager
+    def _reading(
+        self, inflated: Iterator[bytes], data_sha256: Callable[[], str]
+    ) -> Iterator["TarReader"]:
+        """A reader of the inflated data tar; on leaving, the rest of the member is read and
+        ``datahash`` checked. Errors name the file."""
+        from apkoci.apk.datatar import GzipMemberError, TarFormatError, TarReader
+
+        try:
+            reader = TarReader(inflated)
+            yield reader
+            reader.drain()  # the tar ends before the gzip member does (padding)
+        except GzipMemberError as error:
+            message = _GZIP_PROBLEMS[error.problem](error)
+            raise ApkFormatError(f"{self.source}: {message}") from None
+        except TarFormatError as error:
+            raise ApkFormatError(
+                f"{self.source}: the data member is not a valid tar archive ({error})"
+            ) from None
         if self.pkginfo.datahash:
-            self._check_data_hash(hasher.hexdigest())
+            self._check_data_hash(data_sha256())
 
     def _raw_data_chunks(self) -> Iterator[bytes]:
         with open(self.path, "rb") as raw:

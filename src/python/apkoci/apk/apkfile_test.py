@@ -10,7 +10,7 @@ import tarfile
 import tracemalloc
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 from apkoci.apk.apkfile import (
@@ -443,8 +443,9 @@ def test_data_member_is_streamed_not_held_in_memory(tmp_path: Path) -> None:
     try:
         for entry, stream in apk.data_entries():
             assert stream is not None
+            read = stream.read  # (the lambda would not see the narrowing above)
             hasher = hashlib.sha1()
-            for chunk in iter(lambda: stream.read(65536), b""):
+            for chunk in iter(lambda: read(65536), b""):
                 hasher.update(chunk)
             assert hasher.hexdigest() == entry.sha1 == expected
         _, peak = tracemalloc.get_traced_memory()
@@ -505,9 +506,9 @@ def test_small_members_of_every_shared_file_read_as_tarfile_reads_them() -> None
     assert read_plainly >= 30
 
 
-def _tar(entries: Sequence[tarfile.TarInfo], contents: Sequence[bytes], **options: object) -> bytes:
+def _tar(entries: Sequence[tarfile.TarInfo], contents: Sequence[bytes], **options: Any) -> bytes:
     buffer = io.BytesIO()
-    archive = tarfile.open(fileobj=buffer, mode="w", **options)  # type: ignore[call-overload]
+    archive = tarfile.open(fileobj=buffer, mode="w", **options)
     with archive:
         for info, content in zip(entries, contents):
             archive.addfile(info, io.BytesIO(content) if info.isreg() else None)

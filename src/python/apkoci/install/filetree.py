@@ -6,9 +6,13 @@ owners, extended attributes and the package that put it there. Nothing comes fro
 building host: an install runs without root, so owners are the ones the packages (or later build
 steps) give, never those of the files in the staging directory.
 
-The bytes of regular files live in a staging directory, one file per content, written as they are
-streamed in (:meth:`FileTree.write_stream`); the tree never holds them in memory. Hard links are
-paths sharing one content and one set of metadata, as they share an inode on a real file system.
+The bytes of regular files live in a staging directory; the tree never holds them in memory. A
+file written through :meth:`FileTree.write_stream` gets a staging file of its own. An install
+stages a whole package at once instead: a :class:`Spool` (:meth:`FileTree.new_spool`) is one
+append-only file that the package's inflated data tar is streamed into, and each of its files is a
+region of it (:meth:`FileTree.write_spooled`), since creating a file per content costs more than
+writing the content on many file systems. Hard links are paths sharing one content and one set of
+metadata, as they share an inode on a real file system.
 
 Paths are resolved the way the kernel does inside a chroot: a symlink met in a *parent* component
 is followed (an absolute target starts again at the root of the tree, ``..`` stops at the root), so
@@ -18,7 +22,8 @@ rename does); the reading ones (:meth:`FileTree.read_bytes`, :meth:`FileTree.sta
 
 :meth:`FileTree.entries` gives the tree as :class:`apkoci.oci.layer.Entry` values, sorted so that
 every directory comes before what is in it, ready for :func:`apkoci.oci.layer.write_layer`. The
-entries point at the staging files, so write the layer before closing the tree.
+entries point at the staging files (and regions of the spools), so write the layer before closing
+the tree.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 from collections import deque
@@ -41,6 +47,7 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Set,
     Tuple,
     Union,
 )
@@ -109,6 +116,8 @@ class _Inode:
         "size",
         "sha1",
         "source",
+        "offset",
+        "spool",
         "target",
         "devmajor",
         "devminor",
@@ -134,6 +143,10 @@ class _Inode:
         self.size = 0
         self.sha1 = ""
         self.source: Optional[str] = None  # the staging file of a regular file
+        # Where the content starts in ``source`` when it is a region of a spool (None: the whole
+        # file is the content).
+        self.offset: Optional[int] = None
+        self.spool: Optional[Spool] = None
         self.target = ""
         self.devmajor = 0
         self.devminor = 0
@@ -155,6 +168,75 @@ class _Inode:
             self.owner,
             self.links,
         )
+
+
+_SHA1_HEX = re.compile(r"[0-9a-f]{40}")
+
+
+class Spool:
+    """An append-only staging file holding many contents, each a region (offset, size) of it.
+
+    Made by :meth:`FileTree.new_spool`; what is written to it stays until the tree is closed, even
+    when the files it holds are removed or replaced. One writer: this object's :meth:`write`, or
+    another process appending to the file that says how far with :meth:`mark_written`. The file
+    is open only while :meth:`write` is in use (up to :meth:`flush`), so that a tree may have a
+    spool for each of many packages.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self._file: Optional[BinaryIO] = None
+        self.size = 0  # bytes written so far: where the next one goes
+
+    def write(self, data: bytes) -> int:
+        if self._file is None:
+            self._file = open(self.path, "ab")
+        self._file.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def mark_written(self, size: int) -> None:
+        """Say that another writer (a helper process, see :mod:`apkoci.install.unpack`) has
+        appended to the file up to ``size`` bytes."""
+        if size < self.size:
+            raise FileTreeError(f"{self.path}: a spool does not shrink ({self.size} to {size})")
+        self.size = size
+
+    def flush(self) -> None:
+        """Make everything written so far readable through the file (and close it for now)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    close = flush
+
+
+class _Region(io.RawIOBase):
+    """``size`` bytes of a file from ``offset``, as a readable binary file (pread, no seeking)."""
+
+    def __init__(self, path: str, offset: int, size: int) -> None:
+        super().__init__()
+        self._descriptor = os.open(path, os.O_RDONLY)
+        self._position = offset
+        self._end = offset + size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "memoryview") -> int:  # type: ignore[override]
+        count = min(len(buffer), self._end - self._position)
+        if count <= 0:
+            return 0
+        data = os.pread(self._descriptor, count, self._position)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._descriptor)
+        super().close()
 
 
 def normalize_path(path: str) -> str:
@@ -209,13 +291,21 @@ class FileTree:
         self._staging = Path(tempfile.mkdtemp(prefix="apkoci-tree-", dir=staging_dir))
         self._nodes: Dict[str, _Inode] = {}
         self._next_content = 0
+        self._spools: List[Spool] = []
+        # Directories whose every component is a directory (no symlink, nothing missing): paths
+        # below them resolve to themselves. Forgotten whenever a directory is removed.
+        self._plain_dirs: Set[str] = set()
 
     # --- Lifetime ---------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Remove the staging directory; the tree's file contents are gone afterwards."""
+        for spool in self._spools:
+            spool.close()
+        self._spools.clear()
         shutil.rmtree(self._staging, ignore_errors=True)
         self._nodes.clear()
+        self._plain_dirs.clear()
 
     def __enter__(self) -> "FileTree":
         return self
@@ -251,6 +341,13 @@ class FileTree:
         inode = self._nodes.get(resolved)
         return inode.snapshot(resolved) if inode is not None else None
 
+    def lstat_resolved(self, path: str) -> Tuple[str, Optional[Node]]:
+        """Where ``path`` lands with the symlinks in its parents followed, and what is there (not
+        following a last symlink): ``resolve(path, False)`` and ``stat`` of it in one walk."""
+        resolved = self._resolve(normalize_path(path), follow_final=False)
+        inode = self._nodes.get(resolved)
+        return resolved, (inode.snapshot(resolved) if inode is not None else None)
+
     def node(self, path: str, follow_symlinks: bool = True) -> Node:
         """Like :meth:`stat`, for a path that must exist (FileTreeError otherwise)."""
         resolved, inode = self._existing(path, follow_symlinks)
@@ -280,7 +377,11 @@ class FileTree:
         resolved, inode = self._existing(path, follow_symlinks=True)
         if inode.kind != FILE or inode.source is None:
             raise FileTreeError(f"{path}: is a {inode.kind}, not a regular file")
-        return open(inode.source, "rb")
+        if inode.offset is None:
+            return open(inode.source, "rb")
+        if inode.spool is not None:
+            inode.spool.flush()
+        return io.BufferedReader(_Region(inode.source, inode.offset, inode.size), _CHUNK)
 
     # --- Creating ---------------------------------------------------------------------------------
 
@@ -364,6 +465,71 @@ class FileTree:
         self._stage(inode, stream)
         self._put(resolved, inode)
         return inode.snapshot(resolved)
+
+    def new_spool(self) -> Spool:
+        """A new spool in the staging directory, for :meth:`write_spooled` (see the module doc)."""
+        self._next_content += 1
+        spool = Spool(str(self._staging / f"spool-{self._next_content:08d}"))
+        self._spools.append(spool)
+        return spool
+
+    def write_spooled(
+        self,
+        path: str,
+        spool: Spool,
+        offset: int,
+        size: int,
+        sha1: str,
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        xattrs: XattrsInput = (),
+        owner: Optional[str] = None,
+    ) -> Node:
+        """Create or replace the regular file at ``path`` with the ``size`` bytes at ``offset`` of
+        ``spool`` (written already), whose hex SHA-1 the caller computed as they were written. A
+        symlink at ``path`` is replaced, not followed."""
+        if spool not in self._spools:
+            raise FileTreeError(f"{path}: the spool {spool.path} is not one of this tree's")
+        if not (0 <= offset and 0 <= size and offset + size <= spool.size):
+            raise FileTreeError(
+                f"{path}: bytes {offset} to {offset + size} are not in {spool.path}, which holds "
+                f"{spool.size}; write the content to the spool first"
+            )
+        if not _SHA1_HEX.fullmatch(sha1):
+            raise FileTreeError(f"{path}: {sha1!r} is not a hex SHA-1 (40 lower-case digits)")
+        resolved = self._resolve(normalize_path(path), follow_final=False)
+        _checked_mode(mode, path)
+        _checked_id(uid, "uid", path)
+        _checked_id(gid, "gid", path)
+        pairs = _checked_xattrs(xattrs, path) if xattrs else ()
+        inode = self._place_spooled(
+            resolved, spool, offset, size, sha1, mode, uid, gid, pairs, owner
+        )
+        return inode.snapshot(resolved)
+
+    def _place_spooled(
+        self,
+        resolved: str,
+        spool: Spool,
+        offset: int,
+        size: int,
+        sha1: str,
+        mode: int,
+        uid: int,
+        gid: int,
+        xattrs: Xattrs,
+        owner: Optional[str],
+    ) -> _Inode:
+        """:meth:`write_spooled` at a path resolved already (as :meth:`lstat_resolved` gives it)
+        with arguments checked already: what the installer calls for each file it unpacks."""
+        self._check_replaceable(resolved, resolved)
+        inode = _Inode(FILE, mode, uid, gid, xattrs, owner)
+        inode.source, inode.offset, inode.spool = spool.path, offset, spool
+        inode.size, inode.sha1 = size, sha1
+        self._put(resolved, inode)
+        return inode
 
     def symlink(
         self, path: str, target: str, *, uid: int = 0, gid: int = 0, owner: Optional[str] = None
@@ -477,6 +643,8 @@ class FileTree:
     def entries(self) -> Iterator[Entry]:
         """The tree as layer entries, parents first. Of paths sharing one content the first one
         carries it and the others are hard links to it."""
+        for spool in self._spools:
+            spool.flush()
         carriers: Dict[int, str] = {}
         for path in self.paths():
             inode = self._nodes[path]
@@ -494,6 +662,7 @@ class FileTree:
                         inode.size,
                         xattrs=inode.xattrs,
                         source=inode.source,
+                        source_offset=inode.offset,
                     )
             elif inode.kind == SYMLINK:
                 yield Entry(path, SYMLINK, 0o777, inode.uid, inode.gid, linkname=inode.target)
@@ -548,14 +717,22 @@ class FileTree:
     def _resolves_to_itself(self, path: str, follow_final: bool) -> bool:
         """Whether the walk of ``path`` (normalized) meets no symlink to follow and no file where a
         directory should be: then it is its own resolution. The common case, checked with a dict
-        lookup per parent instead of the walk."""
+        lookup per parent instead of the walk, or one set lookup when the parent is known to be
+        a directory all the way up (``_plain_dirs``)."""
         nodes = self._nodes
-        cut = path.find("/")
-        while cut >= 0:
-            inode = nodes.get(path[:cut])
-            if inode is not None and inode.kind != DIR:
-                return False
-            cut = path.find("/", cut + 1)
+        parent_end = path.rfind("/")
+        if parent_end > 0 and path[:parent_end] not in self._plain_dirs:
+            cut = path.find("/")
+            every_parent_exists = True
+            while cut >= 0:
+                inode = nodes.get(path[:cut])
+                if inode is None:
+                    every_parent_exists = False
+                elif inode.kind != DIR:
+                    return False
+                cut = path.find("/", cut + 1)
+            if every_parent_exists:
+                self._plain_dirs.add(path[:parent_end])
         if follow_final:
             inode = nodes.get(path)
             return inode is None or inode.kind != SYMLINK
@@ -602,9 +779,11 @@ class FileTree:
 
     def _unlink(self, resolved: str) -> None:
         inode = self._nodes.pop(resolved)
+        if inode.kind == DIR:
+            self._plain_dirs.clear()
         inode.links -= 1
-        if inode.links == 0 and inode.source is not None:
-            os.unlink(inode.source)
+        if inode.links == 0 and inode.source is not None and inode.offset is None:
+            os.unlink(inode.source)  # (a spool keeps what it holds until the tree is closed)
 
     def _stage(self, inode: _Inode, stream: IO[bytes]) -> None:
         """Copy ``stream`` into a new staging file, hashing it on the way."""

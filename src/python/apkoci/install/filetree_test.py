@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -194,3 +195,68 @@ def test_close_removes_the_staging_directory(tmp_path: Path) -> None:
     assert staging.parent == tmp_path and staging.exists()
     tree.close()
     assert not staging.exists() and len(tree) == 0
+
+
+def test_spooled_files_are_regions_of_one_staging_file(tree: FileTree, tmp_path: Path) -> None:
+    spool = tree.new_spool()
+    first, second = b"#!/bin/sh\n", bytes(range(256)) * 4000
+    spool.write(b"header" + first)
+    spool.write(second)
+    tree.mkdir("usr/bin")
+    sha1 = hashlib.sha1(first).hexdigest()
+    node = tree.write_spooled("usr/bin/a", spool, 6, len(first), sha1, mode=0o755, gid=7)
+    assert (node.kind, node.size, node.sha1, node.mode, node.gid) == (FILE, 10, sha1, 0o755, 7)
+    big_sha1 = hashlib.sha1(second).hexdigest()
+    tree.write_spooled("usr/bin/b", spool, 6 + len(first), len(second), big_sha1)
+    assert tree.read_bytes("usr/bin/a") == first  # (the spool is flushed for reading)
+    with tree.open("usr/bin/b") as file:
+        assert file.read(5) == second[:5] and file.read() == second[5:]
+    # Staged in the spool only: no file per content.
+    assert [path.name for path in tree.staging_dir.iterdir()] == [Path(spool.path).name]
+    tree.hardlink("usr/bin/c", "usr/bin/a")
+    tree.remove("usr/bin/a")  # a spool keeps what it holds
+    assert tree.read_bytes("usr/bin/c") == first and os.path.getsize(spool.path) == spool.size
+    entries = {entry.path: entry for entry in tree.entries()}
+    assert (entries["usr/bin/b"].source, entries["usr/bin/b"].source_offset) == (spool.path, 16)
+    layer = write_layer(tree.entries(), tmp_path / "layer.tar", compression="none", mtime=0)
+    with tarfile.open(layer.path) as archive:
+        assert archive.extractfile("usr/bin/b").read() == second  # type: ignore[union-attr]
+        assert archive.extractfile("usr/bin/c").read() == first  # type: ignore[union-attr]
+
+
+def test_spooled_files_must_be_written_to_the_spool_first(tree: FileTree) -> None:
+    spool = tree.new_spool()
+    spool.write(b"abc")
+    sha1 = hashlib.sha1(b"abc").hexdigest()
+    with pytest.raises(FileTreeError, match="bytes 1 to 4 are not in"):
+        tree.write_spooled("f", spool, 1, 3, sha1)
+    with pytest.raises(FileTreeError, match="is not a hex SHA-1"):
+        tree.write_spooled("f", spool, 0, 3, sha1.upper())
+    with FileTree(tree.staging_dir) as other:
+        with pytest.raises(FileTreeError, match="is not one of this tree's"):
+            other.write_spooled("f", spool, 0, 3, sha1)
+    # Another process may write the spool (after this writer is done): it says how far.
+    spool.flush()
+    with open(spool.path, "ab") as elsewhere:
+        elsewhere.write(b"def")
+    spool.mark_written(6)
+    node = tree.write_spooled("f", spool, 3, 3, hashlib.sha1(b"def").hexdigest())
+    assert tree.read_bytes("f") == b"def" and node.size == 3
+    with pytest.raises(FileTreeError, match="does not shrink"):
+        spool.mark_written(2)
+
+
+def test_lstat_resolved_follows_parents_not_the_last_symlink(tree: FileTree) -> None:
+    tree.mkdir("usr/lib")
+    tree.symlink("lib", "usr/lib")
+    tree.symlink("usr/lib/libc.so", "libc.so.6")
+    assert tree.lstat_resolved("lib/x") == ("usr/lib/x", None)
+    path, node = tree.lstat_resolved("lib/libc.so")
+    assert path == "usr/lib/libc.so" and node is not None and node.kind == SYMLINK
+    # A directory replaced by a symlink is seen as one (what the resolution remembers is dropped).
+    tree.mkdir("opt/a")
+    assert tree.lstat_resolved("opt/a/f") == ("opt/a/f", None)
+    tree.remove("opt", recursive=True)
+    tree.mkdir("srv")
+    tree.symlink("opt", "srv")
+    assert tree.lstat_resolved("opt/a/f") == ("srv/a/f", None)

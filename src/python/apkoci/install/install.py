@@ -1,7 +1,8 @@
 """Installing packages into a :class:`~apkoci.install.filetree.FileTree` as apk-tools 2.14 would.
 
 :func:`install_packages` unpacks packages in the order given (the solver's install order) into the
-tree, streaming each data tar entry to the tree's staging directory, and returns what apk records
+tree, streaming each package's data tar into a spool of the tree's staging directory (its files
+are regions of it, see :class:`~apkoci.install.filetree.Spool`), and returns what apk records
 in ``lib/apk/db/installed`` for them. It runs no scripts: they are kept for ``scripts.tar``. The
 rules are those of ``apk_db_install_file`` and ``apk_db_migrate_files`` (``src/database.c``):
 
@@ -39,9 +40,9 @@ import fnmatch
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from typing import IO, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from apkoci.apk.apkfile import ApkFile, DataEntry
+from apkoci.apk.apkfile import PAX_CHECKSUM_SHA1, ApkFile, DataContent, DataEntry
 from apkoci.apk.dependency import Dependency
 from apkoci.apk.index import Package
 from apkoci.errors import ApkociError
@@ -54,8 +55,9 @@ from apkoci.install.database import (
     q1_checksum,
     xattr_checksum,
 )
-from apkoci.install.filetree import FileTree, FileTreeError, Node
-from apkoci.oci.layer import BLOCK, CHAR, DIR, FIFO, FILE, SYMLINK
+from apkoci.install.filetree import FileTree, FileTreeError, Node, Spool
+from apkoci.install.unpack import Unpacker
+from apkoci.oci.layer import BLOCK, CHAR, DIR, FIFO, FILE, SYMLINK, is_normal_path
 
 _XATTR_PREFIX = "SCHILY.xattr."
 # apk's built-in protected paths: "+etc" (changed files), "@etc/init.d" (symlinks), "!etc/apk"
@@ -63,6 +65,9 @@ _XATTR_PREFIX = "SCHILY.xattr."
 DEFAULT_PROTECTED_PATHS = ("+etc", "@etc/init.d", "!etc/apk")
 PROTECTED_PATHS_DIR = "etc/apk/protected_paths.d"
 
+# tar entry types (tarfile's DIRTYPE and LNKTYPE)
+_DIRTYPE = b"5"
+_LNKTYPE = b"1"
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 
@@ -252,8 +257,15 @@ def install_packages(
     """Install ``packages`` into ``tree`` in the order given; returns their installed-database
     records (in the same order) for :func:`apkoci.install.database.write_apk_database`."""
     installer = _Installer(tree)
-    for item in packages:
-        installer.install(item if isinstance(item, PackageToInstall) else PackageToInstall(item))
+    items = [
+        item if isinstance(item, PackageToInstall) else PackageToInstall(item) for item in packages
+    ]
+    # Each package's data tar is inflated into a spool of its own, by a helper process that runs
+    # ahead of the install (see apkoci.install.unpack).
+    jobs = [(item.apk, tree.new_spool()) for item in items]
+    with Unpacker(jobs) as unpacker:
+        for index, item in enumerate(items):
+            installer.install(item, jobs[index][1], lambda: unpacker.entries(index))
     installer.apply_directory_permissions()
     return tuple(package.result() for package in installer.packages)
 
@@ -266,12 +278,21 @@ class _Installer:
         self.protected = ProtectedPaths.from_tree(tree)
         self.packages: List[_Package] = []
         self.owners: Dict[str, _Package] = {}  # package path of a file -> the package owning it
-        # The tree paths of the directories this install made: the ones it sets permissions of.
-        self.created_directories: Set[str] = set()
+        # The tree paths of the directories this install made (the ones it sets permissions of),
+        # with the acl each was made with.
+        self.created_directories: Dict[str, Acl] = {}
+        # Tar owners, mode and xattrs -> the Acl they give (ids are read once, so it stays).
+        self.acls: Dict[Tuple[object, ...], Acl] = {}
 
     # --- One package ---
 
-    def install(self, item: PackageToInstall) -> None:
+    def install(
+        self,
+        item: PackageToInstall,
+        spool: Spool,
+        entries: Callable[[], Iterator[Tuple[DataEntry, Optional[DataContent]]]],
+    ) -> None:
+        """Install one package whose data tar ``entries()`` gives, staged in ``spool``."""
         apk = item.apk
         if item.package is not None and item.package.checksum:
             apk.verify_checksum(item.package.checksum)
@@ -290,14 +311,15 @@ class _Installer:
             apk.pkginfo.triggers,
         )
         self.packages.append(state)
-        for entry, content in apk.data_entries():
+        # The package's files are regions of the spool holding its inflated data tar.
+        for entry, content in entries():
             try:
-                self._install_entry(state, entry, content)
+                self._install_entry(state, entry, spool, content)
             except FileTreeError as error:
                 raise state.error(f"cannot install {entry.name}: {error}") from None
 
     def _install_entry(
-        self, package: _Package, entry: DataEntry, content: Optional[IO[bytes]]
+        self, package: _Package, entry: DataEntry, spool: Spool, content: Optional[DataContent]
     ) -> None:
         info = entry.info
         name = info.name
@@ -310,20 +332,24 @@ class _Installer:
                 "rebuild it"
             )
         xattrs = _xattrs(entry)
-        acl = Acl(
-            info.mode & 0o7777,
-            self.ids.uid(info.uname, info.uid),
-            self.ids.gid(info.gname, info.gid),
-            xattr_checksum(xattrs),
-        )
-        if info.isdir():
+        key = (info.mode, info.uname, info.uid, info.gname, info.gid, xattrs)
+        acl = self.acls.get(key)
+        if acl is None:  # (a few distinct ones per install: kept, as Acl is a value)
+            acl = Acl(
+                info.mode & 0o7777,
+                self.ids.uid(info.uname, info.uid),
+                self.ids.gid(info.gname, info.gid),
+                xattr_checksum(xattrs) if xattrs else "",
+            )
+            if len(self.acls) < 4096:
+                self.acls[key] = acl
+        if info.type == _DIRTYPE:
             self._install_directory(package, name, acl)
         else:
-            self._install_file(package, entry, content, acl, xattrs)
+            self._install_file(package, entry, spool, content, acl, xattrs)
 
     def _install_directory(self, package: _Package, name: str, acl: Acl) -> None:
-        physical = self.tree.resolve(name, follow_symlinks=False)
-        node = self.tree.stat(physical, follow_symlinks=False)
+        physical, node = self.tree.lstat_resolved(name)
         if node is None:
             try:
                 self.tree.mkdir(
@@ -339,7 +365,7 @@ class _Installer:
                     f"cannot create directory {name}: its parent is neither in the package before "
                     "it nor in the image; rebuild the package with its parent directories"
                 ) from None
-            self.created_directories.add(physical)
+            self.created_directories[physical] = acl
         elif node.kind == SYMLINK:
             physical = self.tree.resolve(physical)  # a symlink to a directory stays, as with apk
             if not self.tree.is_dir(physical):
@@ -361,7 +387,8 @@ class _Installer:
         self,
         package: _Package,
         entry: DataEntry,
-        content: Optional[IO[bytes]],
+        spool: Spool,
+        content: Optional[DataContent],
         acl: Acl,
         xattrs: Tuple[Tuple[str, bytes], ...],
     ) -> None:
@@ -379,7 +406,7 @@ class _Installer:
                 )
             directory = package.directories[""] = _Directory(DEFAULT_DIRECTORY_ACL, None)
         link_target: Optional[str] = None
-        if info.islnk():
+        if info.type == _LNKTYPE:
             link_target = package.written.get(info.linkname)
             if link_target is None:
                 raise package.error(
@@ -389,8 +416,7 @@ class _Installer:
         owner = self.owners.get(name)
         if owner is not None and not self._may_take_over(owner, package, name):
             return  # the old owner keeps the file
-        physical = self.tree.resolve(name, follow_symlinks=False)
-        existing = self.tree.stat(physical, follow_symlinks=False)
+        physical, existing = self.tree.lstat_resolved(name)
         if existing is not None and existing.kind == DIR:
             raise package.error(
                 f"cannot install {name}: a directory {self._made_by(existing)} is there"
@@ -399,16 +425,30 @@ class _Installer:
         # and puts the package's version beside it, unless both are the same.
         protected = owner is None and existing is not None and self.protected.is_protected(dirname)
         destination = physical + ".apk-new" if protected else physical
-        node = self._write(package, entry, content, acl, xattrs, destination, link_target)
-        if link_target is not None:
-            checksum = self._checksum_of(package, info.linkname)
+        if content is not None and link_target is None:  # a regular file: the common case
+            # (destination is resolved: physical is, and a suffix of its name changes no parent)
+            self.tree._place_spooled(
+                destination,
+                spool,
+                content.offset,
+                content.size,
+                content.sha1,
+                acl.mode,
+                acl.uid,
+                acl.gid,
+                xattrs,
+                package.package.name,
+            )
+            written: Tuple[str, str] = (FILE, content.sha1)
+            checksum = self._file_checksum(package, entry, content.sha1)
         else:
-            checksum = self._checksum(package, entry, node)
-        if (
-            protected
-            and existing is not None
-            and _content_checksum(existing) == _content_checksum(node)
-        ):
+            node = self._write(package, entry, acl, destination, link_target)
+            written = _content_checksum(node)
+            if link_target is not None:
+                checksum = self._checksum_of(package, info.linkname)
+            else:
+                checksum = self._checksum(package, entry, node)
+        if protected and existing is not None and _content_checksum(existing) == written:
             self.tree.remove(destination)
             destination = physical
         if owner is not None and owner is not package:
@@ -420,41 +460,35 @@ class _Installer:
     def _checksum(self, package: _Package, entry: DataEntry, node: Node) -> str:
         """The Z: of an entry: the package's recorded SHA-1 (checked against a regular file's
         content), or for a regular file without one the SHA-1 of what was written."""
-        recorded = entry.sha1.lower() if entry.sha1 and _is_sha1_hex(entry.sha1) else ""
         if node.kind == FILE:
-            if recorded and recorded != node.sha1:
-                raise package.error(
-                    f"{entry.name} has SHA-1 {node.sha1}, but the package records {recorded}: "
-                    "the package is corrupt; fetch or rebuild it"
-                )
-            recorded = node.sha1
+            return self._file_checksum(package, entry, node.sha1)
+        recorded = entry.sha1.lower() if entry.sha1 and _is_sha1_hex(entry.sha1) else ""
         return q1_checksum(bytes.fromhex(recorded)) if recorded else ""
+
+    def _file_checksum(self, package: _Package, entry: DataEntry, sha1: str) -> str:
+        """The Z: of a regular file whose content has the hex SHA-1 ``sha1``: the one the package
+        records must be that one."""
+        recorded = entry.sha1
+        if recorded and recorded != sha1 and _is_sha1_hex(recorded) and recorded.lower() != sha1:
+            raise package.error(
+                f"{entry.name} has SHA-1 {sha1}, but the package records {recorded.lower()}: "
+                "the package is corrupt; fetch or rebuild it"
+            )
+        return q1_checksum(bytes.fromhex(sha1))
 
     def _write(
         self,
         package: _Package,
         entry: DataEntry,
-        content: Optional[IO[bytes]],
         acl: Acl,
-        xattrs: Tuple[Tuple[str, bytes], ...],
         destination: str,
         link_target: Optional[str],
     ) -> Node:
+        """Make what is not a regular file: a hard link, a symlink, a device or a fifo."""
         info = entry.info
         owner = package.package.name
         if link_target is not None:
             return self.tree.hardlink(destination, link_target)
-        if info.isreg():
-            assert content is not None
-            return self.tree.write_stream(
-                destination,
-                content,
-                mode=acl.mode,
-                uid=acl.uid,
-                gid=acl.gid,
-                xattrs=xattrs,
-                owner=owner,
-            )
         if info.issym():
             return self.tree.symlink(
                 destination, info.linkname, uid=acl.uid, gid=acl.gid, owner=owner
@@ -516,6 +550,9 @@ class _Installer:
                 if physical is not None and physical in self.created_directories:
                     merged[physical] = _merge_acl(merged.get(physical), directory.acl)
         for physical, acl in merged.items():
+            made = self.created_directories[physical]
+            if (acl.mode, acl.uid, acl.gid) == (made.mode, made.uid, made.gid):
+                continue  # (most directories: one package ships them, or all alike)
             self.tree.chmod(physical, acl.mode)
             self.tree.chown(physical, acl.uid, acl.gid)
 
@@ -563,21 +600,22 @@ def _unsafe_name_problem(name: str) -> Optional[str]:
         return "it is an absolute path"
     if _CONTROL_CHARACTER.search(name):
         return "it contains control characters"
-    parts = name.split("/")
-    if any(part in ("", ".", "..") for part in parts):
+    if not is_normal_path(name):  # (no NUL here: that is a control character)
         return "it has an empty, '.' or '..' component"
     return None
 
 
 def _xattrs(entry: DataEntry) -> Tuple[Tuple[str, bytes], ...]:
     """The entry's extended attributes from its PAX ``SCHILY.xattr.*`` records, as bytes."""
-    return tuple(
-        sorted(
-            (key[len(_XATTR_PREFIX) :], value.encode("utf-8", "surrogateescape"))
-            for key, value in entry.info.pax_headers.items()
-            if key.startswith(_XATTR_PREFIX) and len(key) > len(_XATTR_PREFIX)
-        )
-    )
+    headers = entry.info.pax_headers
+    if not headers or (len(headers) == 1 and PAX_CHECKSUM_SHA1 in headers):
+        return ()  # (most entries: no records, or the checksum only)
+    pairs = [
+        (key[len(_XATTR_PREFIX) :], value.encode("utf-8", "surrogateescape"))
+        for key, value in headers.items()
+        if key.startswith(_XATTR_PREFIX) and len(key) > len(_XATTR_PREFIX)
+    ]
+    return tuple(sorted(pairs)) if pairs else ()
 
 
 def _is_sha1_hex(text: str) -> bool:

@@ -20,9 +20,11 @@ bytes and the chosen ``mtime``:
 
 The tar is streamed: it is cut into fixed-size blocks, hashed (the ``diff_id``), compressed and
 hashed again (the blob ``digest``) on the way to disk, so memory stays at a few blocks whatever the
-layer size. gzip is compressed in parallel the way pigz does it (see :class:`_ParallelGzip`); zstd
-uses the ``zstandard`` library's multi-threaded mode, whose output does not depend on the number of
-threads.
+layer size. The hashing and the writing of the blob run in a thread of their own, beside the one
+that makes the tar. An entry's bytes may be a region of a bigger file (``source_offset``: the
+spool an install stages a package's files in); such files are opened once per layer. gzip is
+compressed in parallel the way pigz does it (see :class:`_ParallelGzip`); zstd uses the
+``zstandard`` library's multi-threaded mode, whose output does not depend on the number of threads.
 
 Blob bytes are reproducible for the same inputs and the same zlib / libzstd versions; a different
 compression library may emit different (equally valid) bytes, and then a different digest.
@@ -39,12 +41,15 @@ import os
 import re
 import struct
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (
+    IO,
+    Any,
     BinaryIO,
+    Callable,
     Deque,
     Dict,
     Iterable,
@@ -55,6 +60,7 @@ from typing import (
     Protocol,
     Tuple,
     Union,
+    cast,
 )
 
 from apkoci.errors import ApkociError
@@ -115,7 +121,11 @@ _UNUSUAL_COMPONENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 def is_normal_path(path: str) -> bool:
     """Whether ``path`` is a layer path as it stands: relative, without NUL and without empty, ``.``
     or ``..`` components (``usr/bin/sh``, but not ``/usr``, ``usr/``, ``usr//bin`` or ``a/..``)."""
-    return "\0" not in path and not _UNUSUAL_COMPONENT.search(path)
+    if "\0" in path:
+        return False
+    if path and path[0] not in "/." and path[-1] != "/" and "//" not in path and "/." not in path:
+        return True  # (the usual path: none of the substrings an unusual component needs)
+    return not _UNUSUAL_COMPONENT.search(path)
 
 
 def _path_problem(path: object) -> Optional[str]:
@@ -168,10 +178,11 @@ class Entry:
     ``path`` is relative with no leading or trailing slash (``usr/bin/sh``). ``mode`` holds the
     permission bits including setuid/setgid/sticky (at most ``0o7777``), never the file type, which
     is ``kind``. For a ``file``, the bytes come from ``source`` (a path on disk, read when the
-    layer is written, so it must still be ``size`` bytes long then) or from ``data`` (small
-    generated files); a hard link's ``linkname`` is the layer path of the member it links to, a
-    symlink's is its target as stored. Use the ``Entry.file`` / ``directory`` / ``symlink`` /
-    ``hardlink`` / ``device`` / ``fifo`` constructors for the common cases.
+    layer is written, so it must still be ``size`` bytes long then; or, with ``source_offset``, the
+    ``size`` bytes from there) or from ``data`` (small generated files); a hard link's
+    ``linkname`` is the layer path of the member it links to, a symlink's is its target as stored.
+    Use the ``Entry.file`` / ``directory`` / ``symlink`` / ``hardlink`` / ``device`` / ``fifo``
+    constructors for the common cases.
     """
 
     path: str
@@ -186,6 +197,9 @@ class Entry:
     devminor: int = 0
     source: Optional[str] = None
     data: Optional[bytes] = None
+    # Where the bytes start in ``source`` when they are a region of it (a staging spool holding
+    # many files); None when the whole file is the content.
+    source_offset: Optional[int] = None
 
     def __post_init__(self) -> None:
         problem = _path_problem(self.path)
@@ -194,11 +208,28 @@ class Entry:
         where = f"layer entry {self.path!r}"
         if self.kind not in _TYPEFLAGS:
             raise LayerError(f"{where}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        for name in _NUMBER_FIELDS:
-            value = getattr(self, name)
-            is_int = type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
-            if not is_int or value < 0:
-                raise LayerError(f"{where}: {name} must be a non-negative integer, got {value!r}")
+        mode, uid, gid, size = self.mode, self.uid, self.gid, self.size
+        if not (  # the usual entry, checked in one go; the loop says what is wrong otherwise
+            type(mode) is int
+            and type(uid) is int
+            and type(gid) is int
+            and type(size) is int
+            and self.devmajor == 0
+            and self.devminor == 0
+            and mode >= 0
+            and uid >= 0
+            and gid >= 0
+            and size >= 0
+        ):
+            for name in _NUMBER_FIELDS:
+                value = getattr(self, name)
+                is_int = type(value) is int or (
+                    isinstance(value, int) and not isinstance(value, bool)
+                )
+                if not is_int or value < 0:
+                    raise LayerError(
+                        f"{where}: {name} must be a non-negative integer, got {value!r}"
+                    )
         if self.mode > _MAX_MODE:
             raise LayerError(
                 f"{where}: mode {oct(self.mode)} has bits beyond 0o7777; give permission bits only "
@@ -208,6 +239,13 @@ class Entry:
             object.__setattr__(self, "xattrs", _normalize_xattrs(self.path, self.xattrs))
         if self.source is not None and type(self.source) is not str:
             object.__setattr__(self, "source", os.fspath(self.source))
+        if self.source_offset is not None:
+            offset = self.source_offset
+            if type(offset) is not int or offset < 0 or self.source is None:
+                raise LayerError(
+                    f"{where}: source_offset must be a non-negative integer, and needs a source "
+                    f"(got {offset!r})"
+                )
         self._check_kind_fields(where)
 
     def _check_kind_fields(self, where: str) -> None:
@@ -576,33 +614,70 @@ def _check_mtime(mtime: int) -> None:
         )
 
 
-def _write_file_content(entry: Entry, out: "_Writable") -> None:
+class _Sources:
+    """Open descriptors of the files that hold regions of many entries (spools), for one write.
+
+    A file that is all one entry's content is opened for that entry and closed after it; one that
+    holds regions is opened at its first entry and kept open (the last ``limit`` of them used).
+    """
+
+    def __init__(self, limit: int = 64) -> None:
+        # path -> (descriptor, size when last looked at), the most recently used last
+        self._open: "OrderedDict[str, Tuple[int, int]]" = OrderedDict()
+        self._limit = limit
+
+    def region(self, entry: Entry) -> Tuple[int, int]:
+        """A descriptor of ``entry``'s source and where its bytes start, checked to be there."""
+        assert entry.source is not None and entry.source_offset is not None
+        opened = self._open.get(entry.source)
+        if opened is None:
+            if len(self._open) >= self._limit:
+                os.close(self._open.popitem(last=False)[1][0])
+            descriptor = os.open(entry.source, os.O_RDONLY)
+            opened = self._open[entry.source] = (descriptor, os.fstat(descriptor).st_size)
+        else:
+            self._open.move_to_end(entry.source)
+        descriptor, size = opened
+        end = entry.source_offset + entry.size
+        if end > size:  # the spool may have grown since it was opened: look again
+            size = os.fstat(descriptor).st_size
+            self._open[entry.source] = (descriptor, size)
+            if end > size:
+                raise LayerError(
+                    f"layer entry {entry.path!r}: source {entry.source!r} is {size} bytes, too "
+                    f"short for the {entry.size} bytes at {entry.source_offset}"
+                )
+        return descriptor, entry.source_offset
+
+    def close(self) -> None:
+        for descriptor, _ in self._open.values():
+            os.close(descriptor)
+        self._open.clear()
+
+
+def _write_file_content(entry: Entry, out: "_Writable", sources: _Sources) -> None:
     if entry.data is not None:
         out.write(entry.data)
     elif entry.source is not None:
         try:
-            # Plain descriptor reads: a layer opens one file per member, and a buffered file
-            # object would only add its own cost (and a copy) to each.
-            descriptor = os.open(entry.source, os.O_RDONLY)
-            try:
-                size_now = os.fstat(descriptor).st_size
-                if size_now != entry.size:
-                    raise LayerError(
-                        f"layer entry {entry.path!r}: source {entry.source!r} is {size_now} bytes, "
-                        f"the entry says {entry.size}; it changed after the entry was made"
-                    )
-                remaining = entry.size
-                while remaining:
-                    chunk = os.read(descriptor, min(_READ_SIZE, remaining))
-                    if not chunk:
+            if entry.source_offset is not None:
+                descriptor, position = sources.region(entry)
+                _copy_range(entry, descriptor, position, out)
+            else:
+                # Plain descriptor reads: a layer opens one file per member, and a buffered file
+                # object would only add its own cost (and a copy) to each.
+                descriptor = os.open(entry.source, os.O_RDONLY)
+                try:
+                    size_now = os.fstat(descriptor).st_size
+                    if size_now != entry.size:
                         raise LayerError(
-                            f"layer entry {entry.path!r}: source {entry.source!r} shrank "
-                            "while being read"
+                            f"layer entry {entry.path!r}: source {entry.source!r} is {size_now} "
+                            f"bytes, the entry says {entry.size}; it changed after the entry was "
+                            "made"
                         )
-                    out.write(chunk)
-                    remaining -= len(chunk)
-            finally:
-                os.close(descriptor)
+                    _copy_range(entry, descriptor, 0, out)
+                finally:
+                    os.close(descriptor)
         except OSError as error:
             raise LayerError(
                 f"layer entry {entry.path!r}: cannot read source {entry.source!r}: {error}"
@@ -610,13 +685,31 @@ def _write_file_content(entry: Entry, out: "_Writable") -> None:
     out.write(_padding(entry.size))
 
 
+def _copy_range(entry: Entry, descriptor: int, position: int, out: "_Writable") -> None:
+    """Write ``entry.size`` bytes of the file from ``position`` into ``out``."""
+    remaining = entry.size
+    while remaining:
+        chunk = os.pread(descriptor, min(_READ_SIZE, remaining), position)
+        if not chunk:
+            raise LayerError(
+                f"layer entry {entry.path!r}: source {entry.source!r} shrank while being read"
+            )
+        out.write(chunk)
+        position += len(chunk)
+        remaining -= len(chunk)
+
+
 def write_tar(entries: Iterable[Entry], out: "_Writable", *, mtime: int) -> None:
     """Write the entries as a complete, deterministic tar stream into ``out`` (has write())."""
     _check_mtime(mtime)
-    for entry in plan_members(entries):
-        out.write(member_header(entry, mtime))
-        if entry.kind == FILE:
-            _write_file_content(entry, out)
+    sources = _Sources()
+    try:
+        for entry in plan_members(entries):
+            out.write(member_header(entry, mtime))
+            if entry.kind == FILE:
+                _write_file_content(entry, out, sources)
+    finally:
+        sources.close()
     out.write(b"\0" * (2 * _TAR_BLOCK))  # end of archive
 
 
@@ -624,19 +717,76 @@ def write_tar(entries: Iterable[Entry], out: "_Writable", *, mtime: int) -> None
 # Streaming: blocks, hashes and compressors.
 
 
-class HashingWriter:
-    """Writes to a binary file while counting and hashing (sha256) everything that goes through."""
+class _Background:
+    """Calls run in order by one thread of its own, so that the thread writing the tar does not
+    wait for them: hashing and file writes, which release the GIL while they work.
 
-    def __init__(self, file) -> None:  # type: ignore[no-untyped-def]
+    At most ``depth`` calls wait their turn (each holds a block of the layer, which bounds
+    memory). An exception in a call is raised again by the next :meth:`submit` or by
+    :meth:`finish`.
+    """
+
+    def __init__(self, depth: int = 8) -> None:
+        import queue
+        import threading
+
+        self._calls: "queue.Queue[Optional[Tuple[Callable[..., object], Any]]]" = queue.Queue(
+            maxsize=depth
+        )
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name="apkoci-layer-io", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            call = self._calls.get()
+            if call is None:
+                return
+            if self._error is None:
+                function, argument = call
+                try:
+                    function(argument)
+                except BaseException as error:  # raised in the writing thread
+                    self._error = error
+
+    def submit(self, function: Callable[[Any], object], argument: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._calls.put((function, argument))
+
+    def finish(self, quiet: bool = False) -> None:
+        """Wait for every call; raise the first error one had (unless ``quiet``: another error
+        is on its way already)."""
+        if self._thread.is_alive():
+            self._calls.put(None)
+            self._thread.join()
+        if self._error is not None and not quiet:
+            raise self._error
+
+
+class HashingWriter:
+    """Writes to a binary file while counting and hashing (sha256) everything that goes through;
+    in the thread of ``background`` when one is given (the data must then stay unchanged)."""
+
+    def __init__(  # type: ignore[no-untyped-def]
+        self, file, background: Optional[_Background] = None
+    ) -> None:
         self._file = file
         self._sha256 = hashlib.sha256()
+        self._background = background
         self.size = 0
 
     def write(self, data: bytes) -> int:
-        self._sha256.update(data)
-        self._file.write(data)
+        if self._background is not None:
+            self._background.submit(self._write_now, data)
+        else:
+            self._write_now(data)
         self.size += len(data)
         return len(data)
+
+    def _write_now(self, data: bytes) -> None:
+        self._sha256.update(data)
+        self._file.write(data)
 
     def flush(self) -> None:
         self._file.flush()
@@ -718,7 +868,7 @@ class _ParallelGzip:
         self._in_flight.append(
             self._pool.submit(_deflate_block, block, self._dictionary, self._level, last)
         )
-        self._dictionary = block[-_GZIP_WINDOW:]
+        self._dictionary = bytes(block[-_GZIP_WINDOW:])
         while len(self._in_flight) > self._max_in_flight:
             self._out.write(self._in_flight.popleft().result())
 
@@ -760,8 +910,9 @@ class _Zstd:
             write_dict_id=False,
         )
         self._flush_frame = zstandard.FLUSH_FRAME
+        # (HashingWriter is not an IO[bytes], but has the write() the stream writer calls)
         self._writer = zstandard.ZstdCompressor(compression_params=parameters).stream_writer(
-            out, closefd=False
+            cast(IO[bytes], out), closefd=False
         )
 
     def add(self, block: bytes, last: bool) -> None:
@@ -779,29 +930,54 @@ class _LayerStream:
     """What the tar is written into: cuts it into blocks, hashes them (the diff_id), compresses.
 
     A block is handed on only once a byte beyond it arrives, so the compressor always knows which
-    block is the last one.
+    block is the last one. Bytes are copied once, into the block being filled; a full block is
+    handed on as it is (the compressor may keep it: a new one is started).
     """
 
-    def __init__(self, compressor: Union[_Plain, _ParallelGzip, _Zstd], block_size: int) -> None:
+    def __init__(
+        self,
+        compressor: Union[_Plain, _ParallelGzip, _Zstd],
+        block_size: int,
+        background: Optional[_Background] = None,
+    ) -> None:
         self._compressor = compressor
         self._block_size = block_size
-        self._pending = bytearray()
+        self._block = bytearray(block_size)
+        self._fill = 0
         self._sha256 = hashlib.sha256()
+        self._background = background
 
     def write(self, data: bytes) -> None:
-        self._pending += data
-        while len(self._pending) > self._block_size:
-            block = bytes(self._pending[: self._block_size])
-            del self._pending[: self._block_size]
-            self._hand_on(block, last=False)
+        size = len(data)
+        fill = self._fill
+        if fill + size <= self._block_size:  # the common case: it fits in the block
+            self._block[fill : fill + size] = data
+            self._fill = fill + size
+            return
+        view = memoryview(data)
+        position = 0
+        while position < size:
+            if self._fill == self._block_size:  # full, and more is coming: not the last block
+                self._hand_on(self._block, last=False)
+                self._block = bytearray(self._block_size)
+                self._fill = 0
+            count = min(self._block_size - self._fill, size - position)
+            self._block[self._fill : self._fill + count] = view[position : position + count]
+            self._fill += count
+            position += count
 
     def close(self) -> None:
-        self._hand_on(bytes(self._pending), last=True)
-        self._pending = bytearray()
+        block = self._block if self._fill == self._block_size else self._block[: self._fill]
+        self._hand_on(block, last=True)
+        self._block = bytearray()
+        self._fill = 0
         self._compressor.finish()
 
-    def _hand_on(self, block: bytes, last: bool) -> None:
-        self._sha256.update(block)
+    def _hand_on(self, block: bytearray, last: bool) -> None:
+        if self._background is not None:
+            self._background.submit(self._sha256.update, block)  # (the block is not reused)
+        else:
+            self._sha256.update(block)
         self._compressor.add(block, last)
 
     @property
@@ -865,21 +1041,29 @@ def write_layer(
     threads = default_threads() if threads is None else max(1, threads)
     out_path = Path(out_path)
     with atomic_output(out_path) as file:
-        blob = HashingWriter(file)
+        # Hashing (the diff_id and the digest) and writing the blob run beside the tar writer.
+        background = _Background()
+        blob = HashingWriter(file, background)
         compressor: Union[_Plain, _ParallelGzip, _Zstd]
-        if compression == "gzip":
-            compressor = _ParallelGzip(blob, level, threads)
-        elif compression == "zstd":
-            compressor = _Zstd(blob, level, threads)
-        else:
-            compressor = _Plain(blob)
-        stream = _LayerStream(compressor, block_size)
+        try:
+            if compression == "gzip":
+                compressor = _ParallelGzip(blob, level, threads)
+            elif compression == "zstd":
+                compressor = _Zstd(blob, level, threads)
+            else:
+                compressor = _Plain(blob)
+        except BaseException:
+            background.finish(quiet=True)
+            raise
+        stream = _LayerStream(compressor, block_size, background)
         try:
             write_tar(entries, stream, mtime=mtime)
             stream.close()
         except BaseException:
             compressor.abort()
+            background.finish(quiet=True)
             raise
+        background.finish()
     return Layer(
         digest=blob.digest,
         diff_id=stream.diff_id,

@@ -435,3 +435,85 @@ def test_a_50_mib_layer_is_streamed(compression: str, tmp_path: Path) -> None:
     assert report["size"] == 50 << 20 and report["blob"] > 25 << 20
     # Holding the layer (or its blob) would cost at least 50 MiB; streaming costs a few blocks.
     assert report["growth_kib"] < 32 * 1024, report
+
+
+def test_entries_may_be_regions_of_one_source_file(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    contents = [b"first\n", bytes(range(256)) * 5000, b"", b"last"]
+    spool.write_bytes(b"".join(contents))
+    entries = [Entry.directory("d")]
+    offset = 0
+    for index, content in enumerate(contents):
+        entries.append(
+            Entry(
+                f"d/f{index}",
+                FILE,
+                0o644,
+                size=len(content),
+                source=str(spool),
+                source_offset=offset,
+            )
+        )
+        offset += len(content)
+    regions = write_layer(entries, tmp_path / "regions.tar", compression="none", mtime=MTIME)
+    copies = []
+    for index, content in enumerate(contents):
+        (tmp_path / f"f{index}").write_bytes(content)
+        copies.append(Entry.file(f"d/f{index}", source=tmp_path / f"f{index}"))
+    whole = write_layer(
+        [Entry.directory("d"), *copies], tmp_path / "whole.tar", compression="none", mtime=MTIME
+    )
+    assert regions.path.read_bytes() == whole.path.read_bytes()
+
+
+def test_bad_regions_are_refused(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.write_bytes(b"0123456789")
+    with pytest.raises(LayerError, match="source_offset must be a non-negative integer"):
+        Entry("f", FILE, 0o644, size=1, source=str(spool), source_offset=-1)
+    with pytest.raises(LayerError, match="needs a source"):
+        Entry("f", FILE, 0o644, size=1, data=b"x", source_offset=0)
+    short = Entry("f", FILE, 0o644, size=5, source=str(spool), source_offset=8)
+    with pytest.raises(LayerError, match=r"is 10 bytes, too short for the 5 bytes at 8"):
+        write_layer([short], tmp_path / "layer.tar", compression="none", mtime=MTIME)
+    assert not (tmp_path / "layer.tar").exists()
+
+
+def test_region_sources_kept_open_are_bounded(tmp_path: Path) -> None:
+    from apkoci.oci.layer import _Sources
+
+    sources = _Sources(limit=2)
+    entries = []
+    for index in range(5):
+        path = tmp_path / f"spool{index}"
+        path.write_bytes(b"x" * 10)
+        entries.append(Entry(f"f{index}", FILE, 0o644, size=3, source=str(path), source_offset=2))
+    try:
+        for entry in entries + entries[::-1]:
+            descriptor, offset = sources.region(entry)
+            assert os.pread(descriptor, 3, offset) == b"xxx"
+            assert len(sources._open) <= 2
+    finally:
+        sources.close()
+    assert not sources._open
+
+
+def test_a_failing_background_call_is_raised_in_the_writing_thread() -> None:
+    from apkoci.oci.layer import _Background
+
+    calls: List[int] = []
+
+    def fail(value: int) -> None:
+        raise OSError(f"disk full at {value}")
+
+    background = _Background(depth=1)
+    background.submit(calls.append, 1)
+    background.submit(fail, 2)
+    try:
+        background.submit(calls.append, 3)  # skipped, as an earlier call failed
+    except OSError:
+        pass  # (or refused already, when the failure came first)
+    with pytest.raises(OSError, match="disk full at 2"):
+        background.finish()
+    assert calls == [1]
+    background.finish(quiet=True)
