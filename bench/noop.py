@@ -48,7 +48,9 @@ def time_command(
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        result = subprocess.run(list(argv), cwd=cwd, env=environment, capture_output=True, text=True)
+        result = subprocess.run(
+            list(argv), cwd=cwd, env=environment, capture_output=True, text=True
+        )
         times.append(time.perf_counter() - start)
         if result.returncode != 0:
             raise SystemExit(

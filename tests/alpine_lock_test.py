@@ -1,4 +1,4 @@
-"""examples/alpine's lock is what `lock_from_index.py` makes of the real Alpine index, byte for byte.
+"""examples/alpine's lock is what `lock_from_index.py` makes of the real Alpine index, exactly.
 
 The lock was written offline from the copy of Alpine's v3.16 x86_64 index kept with the test data;
 making it again must give the committed bytes (the script is deterministic, and the lock is true to

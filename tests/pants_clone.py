@@ -5,8 +5,9 @@ The end-to-end tests prove caching and reproducibility the way a user meets them
 untracked but not ignored, so that work not committed yet is tested too), with its own local store
 (Pants' process cache), named caches and work dir, and no pantsd. Nothing is shared between
 clones but the Pants installation (the folder `./pants` sets up outside the checkout, passed on
-in `APKOCI_PANTS_BOOTSTRAP`, so that no clone bootstraps again). Every clone of a session copies one `Checkout`, a snapshot of the
-repository taken once: a file edited in the repository during the session changes no clone.
+in `APKOCI_PANTS_BOOTSTRAP`, so that no clone bootstraps again). Every clone of a session copies
+one `Checkout`, a snapshot of the repository taken once: a file edited in the repository during
+the session changes no clone.
 
 Every run records Pants' workunits (with the `workunit-logger` backend that ships with Pants), and
 `PantsRun.processes` reads from them, for every process the run asked for, where its result came

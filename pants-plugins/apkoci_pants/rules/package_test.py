@@ -103,8 +103,6 @@ files(name="extra", sources=["extra.txt"])
     }
 
 
-
-
 # --- A real build, with the engine ----------------------------------------------------------------
 
 CONFIG = """\

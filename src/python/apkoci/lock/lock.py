@@ -320,9 +320,7 @@ def lock_configuration(
             ]
             # map() yields in install order and raises the first failure in that order.
             packages.extend(pool.map(lambda job: _lock_package(job, Path(scratch), timeout), work))
-            build_repositories.extend(
-                lock_repository(s, arch) for s in contents.build_repositories
-            )
+            build_repositories.extend(lock_repository(s, arch) for s in contents.build_repositories)
             runtime_repositories.extend(
                 lock_repository(s, arch) for s in contents.runtime_repositories
             )

@@ -25,8 +25,9 @@ order of its Go structs (``pkg/lock/lock.go``)::
 we). Ranges are HTTP byte ranges, both ends included. An unsigned package has an empty signature
 range and checksum. A lock made from an index alone (no package read, e.g.
 ``examples/alpine/lock_from_index.py``) has empty ranges and checksums for all three members: the
-``Q1`` checksum then pins the control member, and its ``datahash`` the data. The ``Q1`` checksum is the package's identity in its index (base64 SHA-1 of the
-control member, the same digest as ``control.checksum``); locks written before apko 0.13 lack it,
+``Q1`` checksum then pins the control member, and its ``datahash`` the data. The ``Q1``
+checksum is the package's identity in its index (base64 SHA-1 of the control member, the same
+digest as ``control.checksum``); locks written before apko 0.13 lack it,
 and locks of older apko versions lack ``config`` and the repository lists other than
 ``repositories``: all of them read fine.
 
