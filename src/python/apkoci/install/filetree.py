@@ -279,6 +279,26 @@ def _checked_xattrs(xattrs: XattrsInput, path: str) -> Xattrs:
     return tuple(sorted(pairs))
 
 
+def _checked_inode(
+    kind: str,
+    path: str,
+    mode: int,
+    uid: int,
+    gid: int,
+    xattrs: XattrsInput = (),
+    owner: Optional[str] = None,
+) -> _Inode:
+    """A new inode of ``kind`` for ``path`` with its metadata checked (errors name ``path``)."""
+    return _Inode(
+        kind,
+        _checked_mode(mode, path),
+        _checked_id(uid, "uid", path),
+        _checked_id(gid, "gid", path),
+        _checked_xattrs(xattrs, path) if xattrs else (),
+        owner,
+    )
+
+
 class FileTree:
     """An image's file tree; see the module documentation. Use it as a context manager (or call
     :meth:`close`) so the staging directory is removed once the layer is written.
@@ -413,14 +433,7 @@ class FileTree:
         if parent and parent not in self._nodes and parents:
             self.mkdir(parent, parents=True)
         self._check_parent(resolved, path)
-        self._nodes[resolved] = _Inode(
-            DIR,
-            _checked_mode(mode, path),
-            _checked_id(uid, "uid", path),
-            _checked_id(gid, "gid", path),
-            _checked_xattrs(xattrs, path),
-            owner,
-        )
+        self._nodes[resolved] = _checked_inode(DIR, path, mode, uid, gid, xattrs, owner)
         return resolved
 
     def write_file(
@@ -453,14 +466,7 @@ class FileTree:
         """Create or replace the regular file at ``path`` with what ``stream`` holds, copied to the
         staging directory a chunk at a time. A symlink at ``path`` is replaced, not followed."""
         resolved = self._resolve(normalize_path(path), follow_final=False)
-        inode = _Inode(
-            FILE,
-            _checked_mode(mode, path),
-            _checked_id(uid, "uid", path),
-            _checked_id(gid, "gid", path),
-            _checked_xattrs(xattrs, path),
-            owner,
-        )
+        inode = _checked_inode(FILE, path, mode, uid, gid, xattrs, owner)
         self._check_replaceable(resolved, path)
         self._stage(inode, stream)
         self._put(resolved, inode)
@@ -500,12 +506,9 @@ class FileTree:
         if not _SHA1_HEX.fullmatch(sha1):
             raise FileTreeError(f"{path}: {sha1!r} is not a hex SHA-1 (40 lower-case digits)")
         resolved = self._resolve(normalize_path(path), follow_final=False)
-        _checked_mode(mode, path)
-        _checked_id(uid, "uid", path)
-        _checked_id(gid, "gid", path)
-        pairs = _checked_xattrs(xattrs, path) if xattrs else ()
+        checked = _checked_inode(FILE, path, mode, uid, gid, xattrs, owner)
         inode = self._place_spooled(
-            resolved, spool, offset, size, sha1, mode, uid, gid, pairs, owner
+            resolved, spool, offset, size, sha1, mode, uid, gid, checked.xattrs, owner
         )
         return inode.snapshot(resolved)
 
@@ -540,9 +543,7 @@ class FileTree:
                 f"{path}: a symlink target is a non-empty string without NUL, got {target!r}"
             )
         resolved = self._resolve(normalize_path(path), follow_final=False)
-        inode = _Inode(
-            SYMLINK, 0o777, _checked_id(uid, "uid", path), _checked_id(gid, "gid", path), (), owner
-        )
+        inode = _checked_inode(SYMLINK, path, 0o777, uid, gid, owner=owner)
         inode.target = target
         self._check_replaceable(resolved, path)
         self._put(resolved, inode)
@@ -579,14 +580,7 @@ class FileTree:
         if kind not in _SPECIAL_KINDS:
             raise FileTreeError(f"{path}: mknod makes {', '.join(_SPECIAL_KINDS)}, not {kind!r}")
         resolved = self._resolve(normalize_path(path), follow_final=False)
-        inode = _Inode(
-            kind,
-            _checked_mode(mode, path),
-            _checked_id(uid, "uid", path),
-            _checked_id(gid, "gid", path),
-            (),
-            owner,
-        )
+        inode = _checked_inode(kind, path, mode, uid, gid, owner=owner)
         if kind != FIFO:
             inode.devmajor = _checked_id(major, "device major", path)
             inode.devminor = _checked_id(minor, "device minor", path)
