@@ -15,26 +15,17 @@ from apkoci.oci.testing_tools import require_tool, run_tool
 TAG = "example.com/small:latest"
 
 
+def _fetch(lock: Path, packages: Path, config: Path) -> int:
+    """`apkoci fetch` of the lock's x86_64 packages into ``packages``."""
+    argv = ["fetch", "--lockfile", str(lock), "--arch", "x86_64", "--output", str(packages)]
+    return run_cli([*argv, "--base-dir", str(config.parent)])
+
+
 def _steps(config: Path, lock: Path, work: Path, keys: Path, extra: Sequence[str] = ()) -> Dict:
     """split-config, fetch, layer and image for x86_64, each as its own command."""
     split, packages, layer, image = (work / name for name in ("split", "pkgs", "layer", "image"))
     assert run_cli(["split-config", str(config), "--output", str(split)]) == 0
-    assert (
-        run_cli(
-            [
-                "fetch",
-                "--lockfile",
-                str(lock),
-                "--arch",
-                "x86_64",
-                "--output",
-                str(packages),
-                "--base-dir",
-                str(config.parent),
-            ]
-        )
-        == 0
-    )
+    assert _fetch(lock, packages, config) == 0
     assert (
         run_cli(
             [
@@ -197,22 +188,7 @@ def test_layer_step_errors(setup, tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert run_cli(args) == 1
     assert "baselayout-1.0-r0 (x86_64) is in the lock but" in capsys.readouterr().err
-    assert (
-        run_cli(
-            [
-                "fetch",
-                "--lockfile",
-                str(lock),
-                "--arch",
-                "x86_64",
-                "--output",
-                str(packages),
-                "--base-dir",
-                str(config.parent),
-            ]
-        )
-        == 0
-    )
+    assert _fetch(lock, packages, config) == 0
     with open(packages / "busybox-1.35.0-r0.apk", "ab") as apk:
         apk.write(b"tampered")
     assert run_cli(args) == 1
@@ -220,22 +196,7 @@ def test_layer_step_errors(setup, tmp_path: Path, capsys) -> None:
     assert run_cli(layer_args("aarch64")) == 1
     assert "the lock has nothing for aarch64" in capsys.readouterr().err
     (packages / "busybox-1.35.0-r0.apk").unlink()
-    assert (
-        run_cli(
-            [
-                "fetch",
-                "--lockfile",
-                str(lock),
-                "--arch",
-                "x86_64",
-                "--output",
-                str(packages),
-                "--base-dir",
-                str(config.parent),
-            ]
-        )
-        == 0
-    )
+    assert _fetch(lock, packages, config) == 0
     assert run_cli(args) == 0
     (keys / "test.rsa.pub").unlink()
     assert run_cli(args) == 1
